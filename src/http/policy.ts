@@ -1,0 +1,137 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+import type { RouteConfig } from '../options.js'
+import { type Directives, deltaSeconds, fieldNames, parseCacheControl } from './cache-control.js'
+import { parseVary } from './headers.js'
+
+/** Why a response is not stored; `transient` ones (errors) do not leave a hit-for-miss marker. */
+export interface Refusal {
+  readonly store: false
+  readonly reason: string
+  readonly transient: boolean
+}
+
+export interface Acceptance {
+  readonly store: true
+  /** Response fields to leave out of the stored copy. */
+  readonly drop: ReadonlySet<string>
+  /** Field names of the response's own Vary, sorted, lower-case. */
+  readonly vary: readonly string[]
+  readonly freshMs: number
+  readonly graceMs: number
+  readonly errorMs: number
+  readonly initialAge: number
+}
+
+export type Verdict = Refusal | Acceptance
+
+const refuse = (reason: string, transient = false): Refusal => ({ store: false, reason, transient })
+
+const header = (h: OutgoingHttpHeaders, name: string): string | undefined => {
+  const v = h[name]
+  return v === undefined ? undefined : Array.isArray(v) ? v.join(', ') : String(v)
+}
+
+/**
+ * Decides whether a response may be stored by a shared cache, and for how long.
+ * `authorized`: the request carried Authorization; `requestNoStore`: it said Cache-Control: no-store.
+ */
+export function judgeResponse(
+  status: number,
+  headers: OutgoingHttpHeaders,
+  request: { readonly authorized: boolean; readonly noStore: boolean },
+  route: RouteConfig,
+  now: number,
+): Verdict {
+  // A failed render is not a property of the resource: never stored, never remembered (and stale
+  // copies stay in place; RFC 5861 §4 lets them answer instead).
+  if (status >= 500) return refuse(`status ${status}`, true)
+  // RFC 9111 §5.2.1.5: a request's no-store forbids storing any part of its response.
+  if (request.noStore) return refuse('request no-store', true)
+  // 206 needs range-aware storage, 304 has no body to serve to an unconditional request (RFC 9111 §3.3, §4.3.4).
+  if (status === 206 || status === 304 || !route.statuses.has(status)) return refuse(`status ${status}`)
+  const cc = parseCacheControl(headers['cache-control'] as string | string[] | undefined)
+  // RFC 9111 §5.2.2.3: no-store; §5.2.2.7: private (unqualified) is for private caches only.
+  if (cc.has('no-store')) return refuse('no-store')
+  if (cc.get('private') === true) return refuse('private')
+  // RFC 9111 §5.2.2.4: an unqualified no-cache may be stored but must be revalidated before every
+  // use. This cache does not revalidate with the origin, so it does not store such responses.
+  if (cc.get('no-cache') === true) return refuse('no-cache')
+  // RFC 9111 §3.5: a response to an authenticated request is shared only when it says so.
+  if (request.authorized && !cc.has('public') && !cc.has('s-maxage') && !cc.has('must-revalidate')) {
+    return refuse('authorization', true)
+  }
+  const vary = parseVary(header(headers, 'vary'))
+  // RFC 9111 §4.1: Vary: * never matches a later request.
+  if (vary.includes('*')) return refuse('vary *')
+  const drop = new Set([...fieldNames(cc, 'no-cache'), ...fieldNames(cc, 'private')])
+  if (headers['set-cookie'] !== undefined) {
+    // A cookie is one visitor's; replaying it to the next is the classic cache leak.
+    if (!route.stripSetCookie) return refuse('set-cookie')
+    drop.add('set-cookie')
+  }
+  const freshMs = freshnessMs(cc, headers, route, now)
+  const initialAge = Math.min(deltaSeconds(parseCacheControl(header(headers, 'age')), 'age') ?? ageHeader(headers), 2 ** 31)
+  const remaining = freshMs - initialAge * 1000
+  if (remaining <= 0) return refuse('stale on arrival')
+  // RFC 9111 §4.2.4, §5.2.2.2, §5.2.2.8, §5.2.2.10: must-revalidate, proxy-revalidate and s-maxage
+  // forbid serving stale unless the response grants it explicitly (RFC 5861).
+  const strict = cc.has('must-revalidate') || cc.has('proxy-revalidate') || cc.has('s-maxage')
+  const swr = deltaSeconds(cc, 'stale-while-revalidate')
+  const sie = deltaSeconds(cc, 'stale-if-error')
+  return {
+    store: true,
+    drop,
+    vary,
+    freshMs: remaining,
+    graceMs: swr !== undefined ? swr * 1000 : strict ? 0 : route.graceMs,
+    errorMs: sie !== undefined ? sie * 1000 : strict ? 0 : route.staleIfErrorMs,
+    initialAge,
+  }
+}
+
+function ageHeader(headers: OutgoingHttpHeaders): number {
+  const v = header(headers, 'age')
+  return v !== undefined && /^\s*\d+\s*$/.test(v) ? Number(v) : 0
+}
+
+/**
+ * Freshness lifetime (RFC 9111 §4.2.1): s-maxage (shared caches) beats max-age beats Expires − Date;
+ * without any, the configured ttl. With `responseTtl: false` a stated lifetime can only shorten ttl.
+ */
+function freshnessMs(cc: Directives, headers: OutgoingHttpHeaders, route: RouteConfig, now: number): number {
+  let stated = deltaSeconds(cc, 's-maxage') ?? deltaSeconds(cc, 'max-age')
+  let statedMs = stated === undefined ? undefined : stated * 1000
+  if (statedMs === undefined) {
+    const expires = header(headers, 'expires')
+    if (expires !== undefined) {
+      // RFC 9111 §5.3: an invalid Expires (e.g. "0") means already expired.
+      const at = Date.parse(expires)
+      const date = Date.parse(header(headers, 'date') ?? '')
+      statedMs = Number.isNaN(at) ? 0 : at - (Number.isNaN(date) ? now : date)
+      stated = statedMs / 1000
+    }
+  }
+  if (statedMs === undefined) return route.ttlMs
+  return route.responseTtl ? statedMs : Math.min(statedMs, route.ttlMs)
+}
+
+/** What a request says about caching (RFC 9111 §5.2.1, §5.4). */
+export interface RequestDirectives {
+  readonly noCache: boolean
+  readonly noStore: boolean
+  readonly onlyIfCached: boolean
+}
+
+export function requestDirectives(headers: IncomingHttpHeaders): RequestDirectives {
+  const cc = parseCacheControl(headers['cache-control'])
+  const pragma = headers.pragma
+  return {
+    // RFC 9111 §5.4: Pragma: no-cache counts only when Cache-Control is absent.
+    noCache:
+      cc.has('no-cache') ||
+      deltaSeconds(cc, 'max-age') === 0 ||
+      (headers['cache-control'] === undefined && typeof pragma === 'string' && /(^|,)\s*no-cache\s*(,|$)/i.test(pragma)),
+    noStore: cc.has('no-store'),
+    onlyIfCached: cc.has('only-if-cached'),
+  }
+}

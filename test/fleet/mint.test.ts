@@ -1,0 +1,124 @@
+/**
+ * Mint across processes: 4 app processes share memcached (one server, then a cluster of three);
+ * stale keys are regenerated exactly once per expiry and cold keys are rendered once for the fleet.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { delay } from '../helpers/app.js'
+import { type Fleet, burst, startFleet } from '../helpers/fleet.js'
+import { type MemcachedProcess, startMemcached } from '../helpers/memcached.js'
+
+const WORKERS = 4
+const REQUESTS = 100
+
+/** Waits until the key answers HIT (polling a fresh-or-locked key never reaches the origin). */
+async function untilHit(fleet: Fleet, path: string): Promise<string> {
+  for (let i = 0; i < 100; i++) {
+    const r = await fleet.get(i, path)
+    if (r.cache === 'HIT') return r.body
+    await delay(20)
+  }
+  throw new Error(`${path} never became a HIT`)
+}
+
+for (const servers of [1, 3]) {
+  describe(`mint with ${WORKERS} processes on ${servers} memcached server(s)`, () => {
+    let mcs: MemcachedProcess[]
+    let fleet: Fleet
+    before(async () => {
+      mcs = await Promise.all(Array.from({ length: servers }, () => startMemcached()))
+      fleet = await startFleet(WORKERS, {
+        EFTC_SERVERS: mcs.map((m) => m.address).join(','),
+        EFTC_PREFIX: `mint${servers}x${process.pid}`,
+        EFTC_TTL: '1s',
+        EFTC_GRACE: '60s',
+        EFTC_LOCK_TTL: '10s',
+      })
+    })
+    after(async () => {
+      await fleet?.stop()
+      await Promise.all(mcs.map((m) => m.stop()))
+    })
+
+    it('regenerates a stale key exactly once per expiry; everyone else gets the stale copy at once', async () => {
+      const path = '/res/stale'
+      const first = await fleet.get(0, path)
+      assert.equal(first.status, 200)
+      let current = await untilHit(fleet, path)
+      const rounds = 10
+      for (let round = 0; round < rounds; round++) {
+        await delay(1100) // past ttl: the entry is now stale
+        const before = await fleet.calls()
+        const replies = await burst(fleet, REQUESTS, path, 40, round)
+        const originCalls = (await fleet.calls()) - before
+        assert.equal(originCalls, 1, `round ${round}: one regeneration for the whole fleet`)
+        assert.ok(replies.every((r) => r.status === 200))
+        const stale = replies.filter((r) => r.body === current)
+        const fresh = replies.filter((r) => r.body !== current)
+        assert.equal(stale.length, REQUESTS - 1, `round ${round}: ${REQUESTS - 1} stale bodies`)
+        assert.ok(stale.every((r) => r.cache === 'STALE'))
+        assert.equal(fresh.length, 1)
+        const next = await untilHit(fleet, path)
+        assert.equal(next, fresh[0]?.body, 'the next request is a HIT with the new body')
+        current = next
+      }
+    })
+
+    it('coalesces a cold key: one origin call for the fleet, identical bodies for all', async () => {
+      for (let round = 0; round < 3; round++) {
+        const path = `/res/cold-${round}`
+        const before = await fleet.calls()
+        const replies = await burst(fleet, REQUESTS, path, 20, round)
+        assert.equal((await fleet.calls()) - before, 1, `round ${round}: exactly one origin call`)
+        assert.ok(replies.every((r) => r.status === 200))
+        assert.equal(new Set(replies.map((r) => r.body)).size, 1, 'every body is the same')
+      }
+    })
+  })
+}
+
+describe('a lock holder killed mid-render', () => {
+  let mc: MemcachedProcess
+  let fleet: Fleet
+  before(async () => {
+    mc = await startMemcached()
+    fleet = await startFleet(WORKERS, {
+      EFTC_SERVERS: mc.address,
+      EFTC_PREFIX: `kill${process.pid}`,
+      EFTC_TTL: '1s',
+      EFTC_GRACE: '60s',
+      EFTC_LOCK_TTL: '3s',
+    })
+  })
+  after(async () => {
+    await fleet?.stop()
+    await mc.stop()
+  })
+
+  it('serves stale until the lock expires, then regenerates exactly once', async () => {
+    const path = '/res/held'
+    await fleet.get(1, path)
+    const original = await untilHit(fleet, path)
+    await delay(1100)
+    // Worker 0 wins the lock and hangs in its render; then it dies.
+    const doomed = fleet.get(0, path, { 'x-delay': '60000' }).catch(() => undefined)
+    await delay(300)
+    await fleet.workers[0]?.kill()
+    await doomed
+    const before = await fleet.calls()
+    const lockTakenAt = Date.now() - 300
+    while (Date.now() - lockTakenAt < 2000) {
+      const replies = await Promise.all([1, 2, 3].map((i) => fleet.get(i, path)))
+      for (const r of replies) {
+        assert.equal(r.body, original)
+        assert.equal(r.cache, 'STALE')
+      }
+      await delay(200)
+    }
+    assert.equal((await fleet.calls()) - before, 0, 'nobody regenerates while the dead holder’s lock lives')
+    await delay(Math.max(0, lockTakenAt + 4200 - Date.now())) // lockTtl 3 s, plus memcached's 1 s granularity
+    const replies = await burst(fleet, 30, path, 20, 1)
+    assert.ok(replies.every((r) => r.status === 200))
+    assert.equal((await fleet.calls()) - before, 1, 'exactly one regeneration after the lock expired')
+  })
+})

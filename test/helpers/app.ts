@@ -1,0 +1,43 @@
+import type { Express } from 'express'
+import { type ResponseCache, type ResponseCacheOptions, responseCache } from '../../src/index.js'
+import { MemcachedStore } from '../../src/store/memcached.js'
+import type { ExpressFactory } from './express.js'
+import type { MemcachedProcess } from './memcached.js'
+
+/** A cache on a real memcached with a per-test prefix, so tests never see each other's entries. */
+let counter = 0
+export function cacheOn(mc: MemcachedProcess, options: ResponseCacheOptions = {}): ResponseCache {
+  counter++
+  return responseCache({
+    store: new MemcachedStore({ servers: mc.address, timeout: '200ms' }),
+    prefix: `t${process.pid}x${counter}`,
+    ...options,
+  })
+}
+
+/** An app with the cache mounted and an origin-call counter per path. */
+export function appWith(
+  express: ExpressFactory,
+  cache: ResponseCache,
+  routes: (app: Express, count: (path: string) => number) => void,
+): { app: Express; calls: Map<string, number> } {
+  const app = express()
+  const calls = new Map<string, number>()
+  const count = (path: string): number => {
+    const n = (calls.get(path) ?? 0) + 1
+    calls.set(path, n)
+    return n
+  }
+  app.use(cache)
+  routes(app, count)
+  return { app, calls }
+}
+
+export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** A tiny valid PNG (1×1, red), to prove binary bodies round-trip byte for byte. */
+export const PNG = Buffer.from(
+  '89504e470d0a1a0a0000000d4948445200000001000000010806000000' +
+    '1f15c4890000000d49444154789c63f8cfc0f01f0005000201a5e0e6d30000000049454e44ae426082',
+  'hex',
+)
