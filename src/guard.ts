@@ -2,6 +2,13 @@ import type { Logger } from 'pino'
 import type { RateLimitedLog } from './logging.js'
 import type { CacheStore } from './store/types.js'
 
+const CONSEQUENCE = {
+  get: 'treating it as a miss',
+  add: 'going on without the lock',
+  set: 'the response was not stored',
+  delete: 'the entry may live until its TTL',
+} as const
+
 /** A store call that failed, timed out, or was skipped because the request's budget was spent. */
 export const FAILED: unique symbol = Symbol('express-ft-cache.failed')
 export type Failed = typeof FAILED
@@ -34,7 +41,7 @@ export class StoreGuard {
         // Timers run before I/O in each loop turn: after a blocked loop, a reply may already be
         // waiting in the socket. Give it that turn (setImmediate runs after the poll phase).
         setImmediate(() => {
-          this.log.warn(`${op}:timeout`, undefined, `express-ft-cache: store ${op} timed out after ${budget}ms; treating it as a miss`, logger)
+          this.log.warn(`${op}:timeout`, undefined, `express-ft-cache: store ${op} timed out after ${budget}ms; ${CONSEQUENCE[op]}`, logger)
           resolve(FAILED)
         })
       }, budget)
@@ -47,14 +54,14 @@ export class StoreGuard {
         this.log.warn(
           `${op}:${typeof code === 'string' ? code : err instanceof Error ? err.name : 'error'}`,
           err,
-          `express-ft-cache: store ${op} failed; treating it as a miss`,
+          `express-ft-cache: store ${op} failed; ${CONSEQUENCE[op]}`,
           logger,
         )
         return FAILED
       })
     } catch (err) {
       attempt = Promise.resolve(FAILED)
-      this.log.warn(`${op}:throw`, err, `express-ft-cache: store ${op} threw; treating it as a miss`, logger)
+      this.log.warn(`${op}:throw`, err, `express-ft-cache: store ${op} threw; ${CONSEQUENCE[op]}`, logger)
     }
     return Promise.race([attempt, timeout]).finally(() => clearTimeout(timer))
   }

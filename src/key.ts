@@ -14,12 +14,68 @@ const hash = (parts: unknown): string =>
 /**
  * Sorted, re-encoded query string: `?b=2&a=1` and `?a=1&b=2` share an entry. Values of a repeated
  * name keep their order, since `?a=1&a=2` and `?a=2&a=1` may mean different things to the app.
+ *
+ * Each name and value is form-decoded to bytes (`+` is a space, `%XX` a byte, as req.query and
+ * URLSearchParams read them; RFC 3986 §6.2.2.2 makes `%41` and `A` equivalent too) and re-encoded
+ * the way URLSearchParams serialises. Unlike a round trip through URLSearchParams, no byte is lost:
+ * it decodes invalid UTF-8 such as `%FF` and `%FE` to the same U+FFFD, which would let two different
+ * URLs share an entry.
  */
 export function canonicalQuery(search: string): string {
-  if (search === '' || search === '?') return ''
-  const params = [...new URLSearchParams(search)]
-  params.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0))
-  return new URLSearchParams(params).toString()
+  const text = search.startsWith('?') ? search.slice(1) : search
+  if (text === '') return ''
+  const pairs: [name: Buffer, value: Buffer][] = []
+  for (const part of text.split('&')) {
+    if (part === '') continue
+    const eq = part.indexOf('=')
+    pairs.push(
+      eq === -1
+        ? [formBytes(part), Buffer.alloc(0)]
+        : [formBytes(part.slice(0, eq)), formBytes(part.slice(eq + 1))],
+    )
+  }
+  // Array.prototype.sort is stable: values of a repeated name keep their order.
+  pairs.sort((x, y) => Buffer.compare(x[0], y[0]))
+  return pairs.map(([name, value]) => `${formEncode(name)}=${formEncode(value)}`).join('&')
+}
+
+/** application/x-www-form-urlencoded decoding to bytes; a `%` not followed by two hex digits is literal. */
+function formBytes(raw: string): Buffer {
+  const parts: Buffer[] = []
+  let text = ''
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i]
+    const hex = c === '%' ? raw.slice(i + 1, i + 3) : ''
+    if (/^[0-9A-Fa-f]{2}$/.test(hex)) {
+      parts.push(Buffer.from(text, 'utf8'), Buffer.of(Number.parseInt(hex, 16)))
+      text = ''
+      i += 2
+    } else {
+      text += c === '+' ? ' ' : c
+    }
+  }
+  parts.push(Buffer.from(text, 'utf8'))
+  return Buffer.concat(parts)
+}
+
+/** The urlencoded byte serializer (WHATWG URL): `*-._`, digits and letters as is, space as `+`. */
+function formEncode(bytes: Buffer): string {
+  let out = ''
+  for (const b of bytes) {
+    if (
+      b === 0x2a ||
+      b === 0x2d ||
+      b === 0x2e ||
+      b === 0x5f ||
+      (b >= 0x30 && b <= 0x39) ||
+      (b >= 0x41 && b <= 0x5a) ||
+      (b >= 0x61 && b <= 0x7a)
+    ) {
+      out += String.fromCharCode(b)
+    } else if (b === 0x20) out += '+'
+    else out += `%${b.toString(16).toUpperCase().padStart(2, '0')}`
+  }
+  return out
 }
 
 /** What identifies a resource before content negotiation: host, path, query and the custom part. */
@@ -57,7 +113,11 @@ export function varyValues(req: Request, names: readonly string[]): (string | nu
 }
 
 /** Key of the variant selected by these header values; a `~` suffix keeps it on the primary's server. */
-export function variantKey(primary: string, names: readonly string[], values: readonly (string | null)[]): string {
+export function variantKey(
+  primary: string,
+  names: readonly string[],
+  values: readonly (string | null)[],
+): string {
   return `${primary}~v${hash([names, values])}`
 }
 

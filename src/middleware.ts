@@ -345,7 +345,9 @@ export class CacheEngine {
           this.settleUncacheable(state, state.verdict.transient)
           return 'skip'
         }
-        if (this.config.debugHeaders) res.setHeader('cache-status', `${this.config.cacheName}; fwd=miss; fwd-status=${status}; stored`)
+        // RFC 9211 §2.4: what the origin answered. ("stored" is not claimed: the write comes later.)
+        const cacheStatus = res.getHeader('cache-status')
+        if (typeof cacheStatus === 'string') res.setHeader('cache-status', `${cacheStatus}; fwd-status=${status}`)
         if (state.conditional !== undefined && status === 200) {
           const stored = toStoredHeaders(headers, state.verdict.drop)
           if (isNotModified(state.conditional, stored)) return 'divert'

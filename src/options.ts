@@ -1,7 +1,7 @@
 import type { Request } from 'express'
 import type { Logger } from 'pino'
 import { type Duration, parseDuration } from './duration.js'
-import { type CacheStore, assertCacheStore } from './store/types.js'
+import { assertCacheStore, type CacheStore } from './store/types.js'
 
 /** Options a route may override with `cache.route({...})`. */
 export interface RouteOptions {
@@ -149,11 +149,7 @@ function distance(a: string, b: string): number {
 }
 
 /** Rejects unknown option names, suggesting the nearest known one. */
-export function rejectUnknownOptions(
-  given: object,
-  known: readonly string[],
-  where: string,
-): void {
+export function rejectUnknownOptions(given: object, known: readonly string[], where: string): void {
   for (const name of Object.keys(given)) {
     if (known.includes(name)) continue
     const best = known.reduce(
@@ -163,14 +159,16 @@ export function rejectUnknownOptions(
       },
       { k: '', d: Number.POSITIVE_INFINITY },
     )
-    const hint = best.d <= 3 ? ` Did you mean \`${best.k}\`?` : ''
-    const scope =
-      where === 'cache.route()' && (APP_KEYS as readonly string[]).includes(name)
-        ? ` \`${name}\` can only be set on responseCache({...}), not per route.`
-        : ''
-    fail(
-      `unknown option \`${name}\` in ${where}.${hint || scope}${hint || scope ? '' : ` Known options: ${known.join(', ')}.`}`,
-    )
+    // An app-wide option given to cache.route() is not a typo: say where it belongs instead of
+    // suggesting the nearest route option.
+    if (where === 'cache.route()' && (APP_KEYS as readonly string[]).includes(name)) {
+      fail(
+        `\`${name}\` can only be set app-wide, on responseCache({...}), not per route in cache.route().`,
+      )
+    }
+    const hint =
+      best.d <= 3 ? ` Did you mean \`${best.k}\`?` : ` Known options: ${known.join(', ')}.`
+    fail(`unknown option \`${name}\` in ${where}.${hint}`)
   }
 }
 
@@ -193,12 +191,28 @@ function ms(value: Duration | undefined, name: string, fallbackSeconds: number):
   return Math.round((value === undefined ? fallbackSeconds : parseDuration(value, name)) * 1000)
 }
 
-/** A lower-case, validated list of request header names. */
+/** token (RFC 9110 §5.6.2): what header names and cookie names are made of. */
+const TOKEN = /^[!#$%&'*+.^_`|~\w-]+$/
+
+/** A lower-case, validated list of request header names: field names are case-insensitive (RFC 9110 §5.1). */
 function headerList(value: unknown, name: string): readonly string[] {
-  if (!Array.isArray(value) || value.some((h) => typeof h !== 'string' || !/^[!#$%&'*+.^_`|~\w-]+$/.test(h))) {
-    return fail(`\`${name}\` must be an array of header or cookie names, e.g. ['accept-language'].`)
+  if (!Array.isArray(value) || value.some((h) => typeof h !== 'string' || !TOKEN.test(h))) {
+    return fail(`\`${name}\` must be an array of request header names, e.g. ['accept-language'].`)
   }
   return Object.freeze([...new Set((value as string[]).map((h) => h.toLowerCase()))].sort())
+}
+
+/**
+ * A validated list of cookie names, case kept: cookie names are case-sensitive tokens (RFC 6265
+ * §4.1.1, §5.3), so lower-casing `SessionID` would never match the request's cookie.
+ */
+function cookieList(value: unknown, name: string): readonly string[] {
+  if (!Array.isArray(value) || value.some((c) => typeof c !== 'string' || !TOKEN.test(c))) {
+    return fail(
+      `\`${name}\` must be an array of cookie names (case-sensitive), e.g. ['connect.sid'].`,
+    )
+  }
+  return Object.freeze([...new Set(value as string[])].sort())
 }
 
 function parseRoute(options: RouteOptions, base: RouteConfig, where: string): RouteConfig {
@@ -216,22 +230,33 @@ function parseRoute(options: RouteOptions, base: RouteConfig, where: string): Ro
       : ms(o.staleIfError, 'staleIfError', 0)
   const lockTtl = o.lockTtl === undefined ? base.lockTtlS : parseDuration(o.lockTtl, 'lockTtl')
   // memcached expiry has one-second granularity: a 1 s lock may expire at once (protocol.txt).
-  if (lockTtl < 2) fail(`\`lockTtl\` must be at least 2 seconds (got ${lockTtl}s): memcached may expire a 1 s item at once.`)
+  if (lockTtl < 2)
+    fail(
+      `\`lockTtl\` must be at least 2 seconds (got ${lockTtl}s): memcached may expire a 1 s item at once.`,
+    )
   if (ttlMs + Math.max(graceMs, staleIfErrorMs) > 2_592_000_000) {
-    fail('`ttl` plus `grace`/`staleIfError` must stay within 30 days, the longest relative expiry memcached accepts.')
+    fail(
+      '`ttl` plus `grace`/`staleIfError` must stay within 30 days, the longest relative expiry memcached accepts.',
+    )
   }
   let statuses = base.statuses
   if (o.statuses !== undefined) {
-    if (!Array.isArray(o.statuses) || o.statuses.some((s) => !Number.isInteger(s) || s < 100 || s > 599)) {
+    if (
+      !Array.isArray(o.statuses) ||
+      o.statuses.some((s) => !Number.isInteger(s) || s < 100 || s > 599)
+    ) {
       fail('`statuses` must be an array of HTTP status codes, e.g. [200, 404].')
     }
     const bad = o.statuses.filter((s) => s === 206 || s === 304 || s >= 500)
     if (bad.length > 0) {
-      fail(`\`statuses\` cannot include ${bad.join(', ')}: partial (206), not-modified (304) and 5xx responses are never stored.`)
+      fail(
+        `\`statuses\` cannot include ${bad.join(', ')}: partial (206), not-modified (304) and 5xx responses are never stored.`,
+      )
     }
     statuses = new Set(o.statuses)
   }
-  if (o.key !== undefined && typeof o.key !== 'function') fail('`key` must be a function (req) => string | undefined.')
+  if (o.key !== undefined && typeof o.key !== 'function')
+    fail('`key` must be a function (req) => string | undefined.')
   if (o.maxBodySize !== undefined && (!Number.isInteger(o.maxBodySize) || o.maxBodySize < 0)) {
     fail('`maxBodySize` must be a whole number of bytes, e.g. 1048576.')
   }
@@ -241,14 +266,16 @@ function parseRoute(options: RouteOptions, base: RouteConfig, where: string): Ro
     graceMs,
     staleIfErrorMs,
     lockTtlS: Math.ceil(lockTtl),
-    waitTimeoutMs: o.waitTimeout === undefined ? base.waitTimeoutMs : ms(o.waitTimeout, 'waitTimeout', 0),
+    waitTimeoutMs:
+      o.waitTimeout === undefined ? base.waitTimeoutMs : ms(o.waitTimeout, 'waitTimeout', 0),
     vary: o.vary === undefined ? base.vary : headerList(o.vary, 'vary'),
     key: o.key ?? base.key,
     statuses,
     maxBodySize: o.maxBodySize ?? base.maxBodySize,
     stripSetCookie: boolOption(o.stripSetCookie, 'stripSetCookie', base.stripSetCookie),
     responseTtl: boolOption(o.responseTtl, 'responseTtl', base.responseTtl),
-    hitForMissMs: o.hitForMiss === undefined ? base.hitForMissMs : ms(o.hitForMiss, 'hitForMiss', 0),
+    hitForMissMs:
+      o.hitForMiss === undefined ? base.hitForMissMs : ms(o.hitForMiss, 'hitForMiss', 0),
   })
 }
 
@@ -280,16 +307,20 @@ export function parseOptions(
   const o = defined(options)
   const route = parseRoute(o, ROUTE_DEFAULTS, 'responseCache()')
   if (o.store !== undefined) assertCacheStore(o.store)
-  const prefix = o.prefix ?? 'eftc'
+  // `null` is rejected like every other option, not silently read as the default.
+  const prefix = o.prefix === undefined ? 'eftc' : o.prefix
   // The prefix is part of every memcached key: printable, no spaces, no `~` (the suffix separator).
   if (typeof prefix !== 'string' || !/^[\x21-\x7d]{1,64}$/.test(prefix) || prefix.includes('~')) {
     fail('`prefix` must be 1 to 64 printable ASCII characters without spaces or `~`, e.g. "myapp".')
   }
   const logger = o.logger
-  if (logger !== undefined && (typeof logger !== 'object' || typeof logger.warn !== 'function')) {
+  if (
+    logger !== undefined &&
+    (logger === null || typeof logger !== 'object' || typeof logger.warn !== 'function')
+  ) {
     fail('`logger` must be a pino logger, e.g. pino({ level: "warn" }).')
   }
-  const cacheName = o.cacheName ?? 'express-ft-cache'
+  const cacheName = o.cacheName === undefined ? 'express-ft-cache' : o.cacheName
   if (typeof cacheName !== 'string' || !/^[!#$%&'*+.^_`|~\w-]+$/.test(cacheName)) {
     fail('`cacheName` must be an HTTP token (letters, digits, -), e.g. "edge-cache".')
   }
@@ -308,13 +339,17 @@ export function parseOptions(
     debugHeaders: boolOption(o.debugHeaders, 'debugHeaders', true),
     cacheName,
     honorClientNoCache: boolOption(o.honorClientNoCache, 'honorClientNoCache', false),
-    sessionCookies: o.sessionCookies === undefined ? [] : headerList(o.sessionCookies, 'sessionCookies'),
+    sessionCookies:
+      o.sessionCookies === undefined
+        ? Object.freeze([])
+        : cookieList(o.sessionCookies, 'sessionCookies'),
     invalidateOnUnsafe: boolOption(o.invalidateOnUnsafe, 'invalidateOnUnsafe', true),
   })
 }
 
 /** Parses `cache.route(options)` against the app-level configuration. */
 export function parseRouteOptions(options: RouteOptions, base: CacheConfig): RouteConfig {
-  if (options !== null && typeof options === 'object') rejectUnknownOptions(options, ROUTE_KEYS, 'cache.route()')
+  if (options !== null && typeof options === 'object')
+    rejectUnknownOptions(options, ROUTE_KEYS, 'cache.route()')
   return parseRoute(options, base, 'cache.route()')
 }

@@ -1,7 +1,14 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import type { RouteConfig } from '../options.js'
-import { type Directives, deltaSeconds, fieldNames, parseCacheControl } from './cache-control.js'
-import { parseVary } from './headers.js'
+import {
+  type Directives,
+  deltaSeconds,
+  fieldNames,
+  MAX_DELTA_SECONDS,
+  parseCacheControl,
+  parseDeltaSeconds,
+} from './cache-control.js'
+import { parseHttpDate, parseVary } from './headers.js'
 
 /** Why a response is not stored; `transient` ones (errors) do not leave a hit-for-miss marker. */
 export interface Refusal {
@@ -47,34 +54,49 @@ export function judgeResponse(
   if (status >= 500) return refuse(`status ${status}`, true)
   // RFC 9111 §5.2.1.5: a request's no-store forbids storing any part of its response.
   if (request.noStore) return refuse('request no-store', true)
-  // 206 needs range-aware storage, 304 has no body to serve to an unconditional request (RFC 9111 §3.3, §4.3.4).
-  if (status === 206 || status === 304 || !route.statuses.has(status)) return refuse(`status ${status}`)
+  // 206 needs range-aware storage, 304 has no body to serve to an unconditional request (RFC 9111
+  // §3.3, §4.3.4). Both answer this request's Range or conditions (RFC 9110 §15.3.7, §15.4.5), not
+  // the resource: transient, so one Range request does not mark the resource uncacheable.
+  if (status === 206 || status === 304) return refuse(`status ${status}`, true)
+  if (!route.statuses.has(status)) return refuse(`status ${status}`)
   const cc = parseCacheControl(headers['cache-control'] as string | string[] | undefined)
-  // RFC 9111 §5.2.2.3: no-store; §5.2.2.7: private (unqualified) is for private caches only.
+  // RFC 9111 §5.2.2.3: no-store.
   if (cc.has('no-store')) return refuse('no-store')
-  if (cc.get('private') === true) return refuse('private')
+  // RFC 9111 §5.2.2.7: an unqualified private is for private caches only. A qualified one with no
+  // field names (`private=""`) is read as unqualified: it names nothing a shared cache could drop.
+  const privateFields = fieldNames(cc, 'private')
+  if (cc.has('private') && privateFields.length === 0) return refuse('private')
   // RFC 9111 §5.2.2.4: an unqualified no-cache may be stored but must be revalidated before every
   // use. This cache does not revalidate with the origin, so it does not store such responses.
-  if (cc.get('no-cache') === true) return refuse('no-cache')
+  const noCacheFields = fieldNames(cc, 'no-cache')
+  if (cc.has('no-cache') && noCacheFields.length === 0) return refuse('no-cache')
   // RFC 9111 §3.5: a response to an authenticated request is shared only when it says so.
-  if (request.authorized && !cc.has('public') && !cc.has('s-maxage') && !cc.has('must-revalidate')) {
+  if (
+    request.authorized &&
+    !cc.has('public') &&
+    !cc.has('s-maxage') &&
+    !cc.has('must-revalidate')
+  ) {
     return refuse('authorization', true)
   }
   const vary = parseVary(header(headers, 'vary'))
   // RFC 9111 §4.1: Vary: * never matches a later request.
   if (vary.includes('*')) return refuse('vary *')
-  const drop = new Set([...fieldNames(cc, 'no-cache'), ...fieldNames(cc, 'private')])
+  // RFC 9111 §3.1, §5.2.2.4, §5.2.2.7: qualified no-cache/private name fields a shared cache must
+  // not store (no-cache: not reuse without revalidation); the rest of the response may be stored.
+  const drop = new Set([...noCacheFields, ...privateFields])
   if (headers['set-cookie'] !== undefined) {
     // A cookie is one visitor's; replaying it to the next is the classic cache leak.
     if (!route.stripSetCookie) return refuse('set-cookie')
     drop.add('set-cookie')
   }
   const freshMs = freshnessMs(cc, headers, route, now)
-  const initialAge = Math.min(deltaSeconds(parseCacheControl(header(headers, 'age')), 'age') ?? ageHeader(headers), 2 ** 31)
+  const initialAge = ageValue(headers)
+  // RFC 9111 §4.2: fresh while the freshness lifetime exceeds the current age.
   const remaining = freshMs - initialAge * 1000
   if (remaining <= 0) return refuse('stale on arrival')
   // RFC 9111 §4.2.4, §5.2.2.2, §5.2.2.8, §5.2.2.10: must-revalidate, proxy-revalidate and s-maxage
-  // forbid serving stale unless the response grants it explicitly (RFC 5861).
+  // forbid serving stale unless the response grants it explicitly (RFC 5861 §3, §4).
   const strict = cc.has('must-revalidate') || cc.has('proxy-revalidate') || cc.has('s-maxage')
   const swr = deltaSeconds(cc, 'stale-while-revalidate')
   const sie = deltaSeconds(cc, 'stale-if-error')
@@ -89,26 +111,39 @@ export function judgeResponse(
   }
 }
 
-function ageHeader(headers: OutgoingHttpHeaders): number {
-  const v = header(headers, 'age')
-  return v !== undefined && /^\s*\d+\s*$/.test(v) ? Number(v) : 0
+/**
+ * age_value (RFC 9111 §4.2.3): the Age header as delta-seconds (RFC 9111 §5.1), capped at 2^31
+ * (§1.2.2); 0 when absent or invalid ("if not available"). Of repeated values the first is used
+ * (RFC 9111 §4.2.1).
+ */
+function ageValue(headers: OutgoingHttpHeaders): number {
+  const first = header(headers, 'age')?.split(',')[0]?.trim()
+  return parseDeltaSeconds(first) ?? 0
 }
 
 /**
  * Freshness lifetime (RFC 9111 §4.2.1): s-maxage (shared caches) beats max-age beats Expires − Date;
  * without any, the configured ttl. With `responseTtl: false` a stated lifetime can only shorten ttl.
  */
-function freshnessMs(cc: Directives, headers: OutgoingHttpHeaders, route: RouteConfig, now: number): number {
-  let stated = deltaSeconds(cc, 's-maxage') ?? deltaSeconds(cc, 'max-age')
-  let statedMs = stated === undefined ? undefined : stated * 1000
-  if (statedMs === undefined) {
+function freshnessMs(
+  cc: Directives,
+  headers: OutgoingHttpHeaders,
+  route: RouteConfig,
+  now: number,
+): number {
+  let statedMs: number | undefined
+  const directive = cc.has('s-maxage') ? 's-maxage' : cc.has('max-age') ? 'max-age' : undefined
+  if (directive !== undefined) {
+    // RFC 9111 §4.2.1: invalid freshness information (`max-age=-1`, `max-age=soon`) counts as stale.
+    statedMs = (deltaSeconds(cc, directive) ?? 0) * 1000
+  } else {
     const expires = header(headers, 'expires')
     if (expires !== undefined) {
-      // RFC 9111 §5.3: an invalid Expires (e.g. "0") means already expired.
-      const at = Date.parse(expires)
-      const date = Date.parse(header(headers, 'date') ?? '')
-      statedMs = Number.isNaN(at) ? 0 : at - (Number.isNaN(date) ? now : date)
-      stated = statedMs / 1000
+      // RFC 9111 §5.3: an invalid Expires (e.g. "0") means already expired. RFC 9111 §4.2.1: the
+      // lifetime is Expires − Date; without a valid Date, the time the response was received.
+      const at = parseHttpDate(expires, now)
+      const date = parseHttpDate(header(headers, 'date'), now) ?? now
+      statedMs = at === undefined ? 0 : Math.min(at - date, MAX_DELTA_SECONDS * 1000)
     }
   }
   if (statedMs === undefined) return route.ttlMs
@@ -126,12 +161,17 @@ export function requestDirectives(headers: IncomingHttpHeaders): RequestDirectiv
   const cc = parseCacheControl(headers['cache-control'])
   const pragma = headers.pragma
   return {
-    // RFC 9111 §5.4: Pragma: no-cache counts only when Cache-Control is absent.
+    // RFC 9111 §5.2.1.4: no-cache; §5.2.1.1: max-age=0 (any stored response is too old);
+    // §5.4: Pragma: no-cache counts only when Cache-Control is absent.
     noCache:
       cc.has('no-cache') ||
       deltaSeconds(cc, 'max-age') === 0 ||
-      (headers['cache-control'] === undefined && typeof pragma === 'string' && /(^|,)\s*no-cache\s*(,|$)/i.test(pragma)),
+      (headers['cache-control'] === undefined &&
+        typeof pragma === 'string' &&
+        /(^|,)\s*no-cache\s*(,|$)/i.test(pragma)),
+    // RFC 9111 §5.2.1.5.
     noStore: cc.has('no-store'),
+    // RFC 9111 §5.2.1.7.
     onlyIfCached: cc.has('only-if-cached'),
   }
 }

@@ -35,7 +35,9 @@ export class DeadlineError extends Error {
  */
 export function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   if (!Number.isFinite(ms) || ms < 0) {
-    throw new RangeError(`express-ft-cache: withDeadline needs a finite, non-negative ms (got ${ms})`)
+    throw new RangeError(
+      `express-ft-cache: withDeadline needs a finite, non-negative ms (got ${ms})`,
+    )
   }
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new DeadlineError(what, ms)), ms)

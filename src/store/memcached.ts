@@ -144,19 +144,19 @@ const STATUS_KEY_NOT_FOUND = 0x0001
 const STATUS_KEY_EXISTS = 0x0002
 const STATUS_NOT_STORED = 0x0005
 const STATUS_TEXT: Readonly<Record<number, string>> = {
-  0x0001: 'key not found',
-  0x0002: 'key exists',
-  0x0003: 'value too large',
-  0x0004: 'invalid arguments',
-  0x0005: 'item not stored',
-  0x0006: 'non-numeric value',
-  0x0008: 'authentication error',
-  0x0081: 'unknown command',
-  0x0082: 'out of memory',
-  0x0083: 'not supported',
-  0x0084: 'internal error',
-  0x0085: 'busy',
-  0x0086: 'temporary failure',
+  1: 'key not found',
+  2: 'key exists',
+  3: 'value too large',
+  4: 'invalid arguments',
+  5: 'item not stored',
+  6: 'non-numeric value',
+  8: 'authentication error',
+  129: 'unknown command',
+  130: 'out of memory',
+  131: 'not supported',
+  132: 'internal error',
+  133: 'busy',
+  134: 'temporary failure',
 }
 
 /** The parts of memjs 1.3.2 this store relies on (lib/memjs/memjs.js, server.js), beyond @types/memjs. */
@@ -288,10 +288,13 @@ function readDuration(
   if (value === undefined) return fallbackSeconds
   const seconds = parseDuration(value as Duration, name)
   if (seconds <= 0) {
-    throw new TypeError(`express-ft-cache: \`${name}\` must be greater than 0 (got ${String(value)})`)
+    throw new TypeError(
+      `express-ft-cache: \`${name}\` must be greater than 0 (got ${String(value)})`,
+    )
   }
   if (seconds > maxSeconds) {
-    const hint = typeof value === 'number' ? `; numbers are seconds: did you mean '${value}ms'?` : ''
+    const hint =
+      typeof value === 'number' ? `; numbers are seconds: did you mean '${value}ms'?` : ''
     throw new TypeError(
       `express-ft-cache: \`${name}\` must be at most ${maxSeconds} s (got ${String(value)})${hint}`,
     )
@@ -378,7 +381,7 @@ function storageExtras(ttlSeconds: number): Buffer {
   return extras
 }
 
-function describe(error: unknown): string {
+function describeError(error: unknown): string {
   if (error instanceof Error) {
     const code = (error as NodeJS.ErrnoException).code
     return code && !error.message.includes(code) ? `${code}: ${error.message}` : error.message
@@ -601,16 +604,21 @@ export class MemcachedStore implements CacheStore {
     if (permit === undefined) {
       return Promise.reject(new StoreUnavailableError(state.address, state.lastError))
     }
+    state.seq = state.seq >= SEQUENCE_RESET_AT ? 1 : state.seq + 1
+    const seq = state.seq
+    // Cannot throw for validated keys and values (and if it did, a lost half-open permit is replaced
+    // after another cooldown).
+    const request = frame(seq)
     const handle = state.handle
     const { client, server } = handle
     // An operation that has to connect first gets the connect allowance on top of its timeout.
     const connected = server.connected && server._socket !== undefined
-    const ms = connected ? this.#config.timeoutMs : this.#config.timeoutMs + this.#config.connectTimeoutMs
-    state.seq = state.seq >= SEQUENCE_RESET_AT ? 1 : state.seq + 1
-    const seq = state.seq
+    const ms = connected
+      ? this.#config.timeoutMs
+      : this.#config.timeoutMs + this.#config.connectTimeoutMs
 
     const pending = new Promise<MemjsResponse>((resolve, reject) => {
-      client.perform(key, frame(seq), seq, (error, response) => {
+      client.perform(key, request, seq, (error, response) => {
         if (error || !response) reject(error ?? new Error('memjs returned no response'))
         else resolve(response)
       })
@@ -635,7 +643,7 @@ export class MemcachedStore implements CacheStore {
           error instanceof StoreConnectionError ||
           error instanceof StoreClosedError
             ? error
-            : new StoreConnectionError(state.address, describe(error), error)
+            : new StoreConnectionError(state.address, describeError(error), error)
         // Only the first failure of a Client counts: the ones it takes down with it (every request
         // pipelined on the same connection) are one incident, not many.
         if (!this.#closed && handle.generation === state.handle.generation) {
@@ -696,7 +704,7 @@ export class MemcachedStore implements CacheStore {
       if (!this.#warnedAboutHook) {
         this.#warnedAboutHook = true
         process.emitWarning(
-          `express-ft-cache: MemcachedStore onEvent hook threw (${describe(error)}); its exceptions are ignored`,
+          `express-ft-cache: MemcachedStore onEvent hook threw (${describeError(error)}); its exceptions are ignored`,
           { code: 'EFTC_ONEVENT_THREW' },
         )
       }

@@ -35,7 +35,10 @@ export interface MemoryStoreOptions {
   maxValueBytes?: number
 }
 
-const OPTION_NAMES = ['maxBytes', 'maxValueBytes'] as const satisfies readonly (keyof MemoryStoreOptions)[]
+const OPTION_NAMES = [
+  'maxBytes',
+  'maxValueBytes',
+] as const satisfies readonly (keyof MemoryStoreOptions)[]
 const MIB = 1024 * 1024
 
 interface Entry {

@@ -3,8 +3,9 @@
  *
  * Each server listens on 127.0.0.1 on a free port, is started as
  * `memcached -l 127.0.0.1 -p PORT -U 0 -m 64` (+ `-u nobody` as root), and is ready when a TCP
- * connect succeeds: the start-up is probed, never slept on. Only the PIDs started here are ever
- * signalled, and whatever is still running when the test process exits is killed.
+ * connect succeeds and it answers `version`: the start-up is probed, never slept on. Only the PIDs
+ * started here are ever signalled, and whatever is still running when the test process exits is
+ * killed.
  *
  * Faults: `pause()` (SIGSTOP: connects still complete in the kernel's backlog, nothing answers),
  * `stop()` (SIGKILL: connections refused), `restart()` (same port), `maxConnections` + idle sockets
@@ -114,16 +115,27 @@ export function freePort(): Promise<number> {
   })
 }
 
-function tryConnect(port: number): Promise<boolean> {
+/**
+ * One readiness probe: connect, send `version`, expect `VERSION ...`. Answering the command (not just
+ * accepting the connection) proves it is our memcached serving, not another process that took the
+ * port in between.
+ */
+function probe(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port })
+    let reply = ''
     const done = (ok: boolean) => {
       socket.destroy()
       resolve(ok)
     }
     socket.setTimeout(250, () => done(false))
-    socket.once('connect', () => done(true))
+    socket.once('connect', () => socket.write('version\r\n'))
+    socket.on('data', (chunk) => {
+      reply += chunk
+      if (reply.includes('\r\n')) done(reply.startsWith('VERSION '))
+    })
     socket.once('error', () => done(false))
+    socket.once('close', () => done(false))
   })
 }
 
@@ -158,7 +170,7 @@ function launch(bin: string, args: string[]): Launched {
   return { child, exited, stderr: () => stderr }
 }
 
-/** Waits until 127.0.0.1:port accepts, or the process exits, or START_TIMEOUT_MS passes. */
+/** Waits until memcached answers on 127.0.0.1:port, or the process exits, or START_TIMEOUT_MS passes. */
 async function waitReady(launched: Launched, port: number): Promise<'ready' | 'exited'> {
   const { child } = launched
   let exited = false
@@ -171,13 +183,14 @@ async function waitReady(launched: Launched, port: number): Promise<'ready' | 'e
     let delay = 5
     while (Date.now() < deadline) {
       if (exited) return 'exited'
-      if (await tryConnect(port)) return exited ? 'exited' : 'ready'
+      if (await probe(port)) return 'ready'
       await sleep(delay)
       delay = Math.min(delay * 2, 100)
     }
   } finally {
     child.unref()
   }
+  child.kill('SIGKILL')
   throw new Error(
     `memcached on port ${port} did not accept connections within ${START_TIMEOUT_MS} ms; stderr:\n${launched.stderr()}`,
   )
@@ -190,8 +203,12 @@ async function kill(launched: Launched): Promise<void> {
   try {
     child.kill('SIGKILL')
     const timeout = sleep(STOP_TIMEOUT_MS, 'timeout' as const, { ref: false })
-    if ((await Promise.race([launched.exited.then(() => 'exited' as const), timeout])) !== 'exited') {
-      throw new Error(`memcached pid ${child.pid} did not exit within ${STOP_TIMEOUT_MS} ms of SIGKILL`)
+    if (
+      (await Promise.race([launched.exited.then(() => 'exited' as const), timeout])) !== 'exited'
+    ) {
+      throw new Error(
+        `memcached pid ${child.pid} did not exit within ${STOP_TIMEOUT_MS} ms of SIGKILL`,
+      )
     }
   } finally {
     child.unref()
@@ -227,7 +244,8 @@ export async function startMemcached(opts: StartMemcachedOptions = {}): Promise<
     const result = await waitReady(launched, port)
     if (result === 'ready') return launched
     // Exited: the port was taken in between (EADDRINUSE) or the arguments are wrong.
-    if (/address already in use|bind\(\)|failed to listen/i.test(launched.stderr())) return undefined
+    if (/address already in use|bind\(\)|failed to listen/i.test(launched.stderr()))
+      return undefined
     throw new Error(
       `memcached exited during start-up (${bin} ${buildArgs(port, opts).join(' ')}); stderr:\n${launched.stderr()}`,
     )
@@ -239,7 +257,8 @@ export async function startMemcached(opts: StartMemcachedOptions = {}): Promise<
     port = await freePort()
     current = await startOn(port)
   }
-  if (!current) throw new Error(`could not start memcached on a free port in ${PORT_ATTEMPTS} attempts`)
+  if (!current)
+    throw new Error(`could not start memcached on a free port in ${PORT_ATTEMPTS} attempts`)
 
   const address = `127.0.0.1:${port}`
   const pidOf = (launched: Launched): number => launched.child.pid ?? -1

@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { CacheStore } from '../../src/store/types.js'
 
 export interface StoreFixture {
@@ -33,10 +33,7 @@ async function rejectsWithCode(call: () => Promise<unknown>, code: string): Prom
   )
 }
 
-export function runStoreConformance(
-  name: string,
-  makeStore: () => Promise<StoreFixture>,
-): void {
+export function runStoreConformance(name: string, makeStore: () => Promise<StoreFixture>): void {
   async function withStore(fn: (store: CacheStore, key: Key) => Promise<void>): Promise<void> {
     const { store, cleanup } = await makeStore()
     const prefix = `conf-${randomBytes(6).toString('hex')}-`
@@ -114,7 +111,9 @@ export function runStoreConformance(
     it('20 concurrent adds of one key: exactly one wins and its value is stored', () =>
       withStore(async (store, key) => {
         const results = await Promise.all(
-          Array.from({ length: 20 }, (_, i) => store.add(key('lock'), Buffer.from(`owner-${i}`), 60)),
+          Array.from({ length: 20 }, (_, i) =>
+            store.add(key('lock'), Buffer.from(`owner-${i}`), 60),
+          ),
         )
         const winners = results.flatMap((won, i) => (won ? [i] : []))
         assert.equal(winners.length, 1, `winners: ${winners.join(',')}`)
@@ -181,7 +180,10 @@ export function runStoreConformance(
         assert.ok(Number.isInteger(limit) && limit > 0)
         const fits = randomBytes(limit)
         await store.set(k, fits, 60)
-        assert.ok((await store.get(k))?.equals(fits), 'a value of exactly maxValueBytes round-trips')
+        assert.ok(
+          (await store.get(k))?.equals(fits),
+          'a value of exactly maxValueBytes round-trips',
+        )
 
         await store.set(k, Buffer.from('existing'), 60)
         await rejectsWithCode(() => store.set(k, Buffer.alloc(limit + 1), 60), 'EVALUE_TOO_LARGE')
@@ -213,6 +215,7 @@ export function runStoreConformance(
         await sleep(3100)
         assert.equal(await store.get(key('ttl')), undefined)
         assert.equal(await store.add(key('ttl-lock'), Buffer.from('again'), 60), true)
-      }))
+      }),
+    )
   })
 }

@@ -216,7 +216,10 @@ describe('MemcachedStore', () => {
       for (const timeout of [0.1, '100ms', '2s', ' 1.5 s ']) {
         assert.doesNotThrow(() => new MemcachedStore({ servers: 'a:1', timeout }))
       }
-      assert.throws(() => new MemcachedStore({ servers: 'a:1', timeout: 100 }), /did you mean '100ms'/)
+      assert.throws(
+        () => new MemcachedStore({ servers: 'a:1', timeout: 100 }),
+        /did you mean '100ms'/,
+      )
       assert.throws(() => new MemcachedStore({ servers: 'a:1', timeout: 0 }), /greater than 0/)
       assert.throws(() => new MemcachedStore({ servers: 'a:1', timeout: '5 mins' }), TypeError)
       assert.throws(() => new MemcachedStore({ servers: 'a:1', connectTimeout: -1 }), TypeError)

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict'
+import { after, describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { DeadlineError, withDeadline } from '../../src/store/deadline.js'
+
+const escaped: unknown[] = []
+process.on('unhandledRejection', (reason) => escaped.push(reason))
+after(() => assert.deepEqual(escaped, [], 'no unhandled rejection'))
+
+/**
+ * The deadline timer is unref()ed, so a test awaiting only a deadline needs something else keeping
+ * the event loop alive (in real use: the memjs socket, the HTTP server).
+ */
+async function keepingAlive<T>(fn: () => Promise<T>): Promise<T> {
+  const timer = setInterval(() => {}, 1000)
+  try {
+    return await fn()
+  } finally {
+    clearInterval(timer)
+  }
+}
+
+describe('withDeadline', () => {
+  it('settles like the promise when it is on time', async () => {
+    assert.equal(await withDeadline(Promise.resolve(7), 1000, 'op'), 7)
+    await assert.rejects(withDeadline(Promise.reject(new Error('own')), 1000, 'op'), /own/)
+  })
+
+  it('rejects with a DeadlineError when the promise is late', async () => {
+    const start = performance.now()
+    const late = keepingAlive(() => withDeadline(new Promise(() => {}), 50, 'memcached get on a:1'))
+    await assert.rejects(
+      late,
+      (error: unknown) =>
+        error instanceof DeadlineError &&
+        error.code === 'ETIMEDOUT_DEADLINE' &&
+        error.ms === 50 &&
+        /memcached get on a:1 did not finish within 50 ms/.test(error.message),
+    )
+    const elapsed = performance.now() - start
+    assert.ok(elapsed >= 45 && elapsed < 1000, `${elapsed} ms`)
+  })
+
+  it('a late rejection never becomes an unhandled rejection', async () => {
+    const late = sleep(80).then(() => {
+      throw new Error('late failure')
+    })
+    await assert.rejects(
+      keepingAlive(() => withDeadline(late, 20, 'op')),
+      DeadlineError,
+    )
+    await sleep(150) // let the late rejection happen; `after` checks nothing escaped
+  })
+
+  it('never keeps the process alive (the timer is unref()ed)', async () => {
+    const { spawnSync } = await import('node:child_process')
+    const moduleUrl = new URL('../../src/store/deadline.ts', import.meta.url).href
+    const script = `
+      const { withDeadline } = await import(${JSON.stringify(moduleUrl)})
+      withDeadline(new Promise(() => {}), 60_000, 'op').catch(() => {})
+    `
+    const start = performance.now()
+    const result = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script],
+      { cwd: new URL('../..', import.meta.url), timeout: 20_000, encoding: 'utf8' },
+    )
+    assert.equal(result.status, 0, result.stderr)
+    assert.ok(performance.now() - start < 20_000)
+  })
+
+  it('rejects a negative or non-finite deadline', () => {
+    assert.throws(() => withDeadline(Promise.resolve(1), -1, 'op'), RangeError)
+    assert.throws(() => withDeadline(Promise.resolve(1), Number.NaN, 'op'), RangeError)
+  })
+})
