@@ -21,6 +21,31 @@ function collect(path, out) {
   return out
 }
 
+/**
+ * The suite runs against real memcached processes it starts itself. On a fresh machine where the
+ * binary is missing, install Debian's package when we may (root with apt-get); otherwise say how.
+ */
+function ensureMemcached() {
+  if (process.env.MEMCACHED_BIN) return
+  const found = spawnSync('sh', ['-c', 'command -v memcached'], { encoding: 'utf8' })
+  if (found.status === 0) return
+  const root = typeof process.getuid === 'function' && process.getuid() === 0
+  const apt = spawnSync('sh', ['-c', 'command -v apt-get'], { encoding: 'utf8' }).status === 0
+  if (root && apt) {
+    console.log('memcached is not installed: installing it from Debian packages (apt-get install memcached)')
+    const r = spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached'], {
+      stdio: 'inherit',
+    })
+    if (r.status === 0) return
+  }
+  console.error(
+    'The tests need a memcached binary (they start their own servers on free ports).\n' +
+      'Install it (Debian/Ubuntu: sudo apt-get install memcached; macOS: brew install memcached) or set MEMCACHED_BIN.',
+  )
+  process.exit(1)
+}
+ensureMemcached()
+
 const files = (roots.length > 0 ? roots : ['test']).flatMap((r) => collect(r, []))
 if (files.length === 0) {
   console.error('no test files found')

@@ -27,6 +27,7 @@ export class DeadlineError extends Error {
  * Settles like `p`, or rejects with a {@link DeadlineError} once `ms` milliseconds have passed,
  * whichever comes first.
  *
+ * - A reply already received when the timer fires still wins (see below).
  * - The timer is cleared as soon as `p` settles and is `unref()`ed, so a pending deadline never keeps
  *   the process alive.
  * - `p` always gets a rejection handler: if it rejects after the deadline fired, the late rejection
@@ -40,7 +41,9 @@ export function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promis
     )
   }
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new DeadlineError(what, ms)), ms)
+    // Timers run before I/O in each event-loop turn: after the loop was blocked, the reply may be
+    // sitting in the socket already. setImmediate lets that poll phase run before we give up.
+    const timer = setTimeout(() => setImmediate(() => reject(new DeadlineError(what, ms))), ms)
     timer.unref()
     p.then(
       (value) => {

@@ -381,12 +381,11 @@ function storageExtras(ttlSeconds: number): Buffer {
   return extras
 }
 
+/** A short summary for the message; the full error stays in `cause` (pino prints both). */
 function describeError(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as NodeJS.ErrnoException).code
-    return code && !error.message.includes(code) ? `${code}: ${error.message}` : error.message
-  }
-  return String(error)
+  const code = (error as NodeJS.ErrnoException | null)?.code
+  if (typeof code === 'string') return `connection failed (${code})`
+  return error instanceof Error ? `connection failed (${error.name})` : 'connection failed'
 }
 
 export class MemcachedStore implements CacheStore {
