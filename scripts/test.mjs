@@ -32,10 +32,19 @@ function ensureMemcached() {
   const root = typeof process.getuid === 'function' && process.getuid() === 0
   const apt = spawnSync('sh', ['-c', 'command -v apt-get'], { encoding: 'utf8' }).status === 0
   if (root && apt) {
-    console.log('memcached is not installed: installing it from Debian packages (apt-get install memcached)')
-    const r = spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached'], {
-      stdio: 'inherit',
-    })
+    console.log(
+      'memcached is not installed: installing it from Debian packages (apt-get install memcached)',
+    )
+    const r = spawnSync(
+      'sh',
+      [
+        '-c',
+        'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached',
+      ],
+      {
+        stdio: 'inherit',
+      },
+    )
     if (r.status === 0) return
   }
   console.error(
@@ -54,6 +63,17 @@ if (files.length === 0) {
 const result = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...flags, ...files],
-  { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test', MEMCACHIER_SERVERS: '', MEMCACHE_USERNAME: '', MEMCACHE_PASSWORD: '', MEMCACHIER_USERNAME: '', MEMCACHIER_PASSWORD: '' } },
+  {
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      NODE_ENV: 'test',
+      MEMCACHIER_SERVERS: '',
+      MEMCACHE_USERNAME: '',
+      MEMCACHE_PASSWORD: '',
+      MEMCACHIER_USERNAME: '',
+      MEMCACHIER_PASSWORD: '',
+    },
+  },
 )
 process.exit(result.status ?? 1)

@@ -28,13 +28,21 @@ export interface CaptureHooks {
   onDone(result: Captured, reply: Replier | undefined): void
 }
 
-export type Replier = (status: number, headers: OutgoingHttpHeaders, body: Buffer | undefined) => void
+export type Replier = (
+  status: number,
+  headers: OutgoingHttpHeaders,
+  body: Buffer | undefined,
+) => void
 
 type Callback = (error?: Error | null) => void
 type Chunk = string | Uint8Array
 
 const toBuffer = (chunk: Chunk, encoding: BufferEncoding | undefined): Buffer =>
-  typeof chunk === 'string' ? Buffer.from(chunk, encoding ?? 'utf8') : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)
+  typeof chunk === 'string'
+    ? Buffer.from(chunk, encoding ?? 'utf8')
+    : Buffer.isBuffer(chunk)
+      ? chunk
+      : Buffer.from(chunk)
 
 /**
  * Records status, headers and body however the handler writes them: res.send/json, write + end,
@@ -42,7 +50,11 @@ const toBuffer = (chunk: Chunk, encoding: BufferEncoding | undefined): Buffer =>
  * on this response only; after the response is done they pass straight through.
  */
 export function captureResponse(res: ServerResponse, hooks: CaptureHooks): void {
-  const origWriteHead = res.writeHead as (this: ServerResponse, code: number, message?: string) => ServerResponse
+  const origWriteHead = res.writeHead as (
+    this: ServerResponse,
+    code: number,
+    message?: string,
+  ) => ServerResponse
   const origWrite = res.write
   const origEnd = res.end as (this: ServerResponse, chunk?: Chunk) => ServerResponse
   let mode: 'capture' | 'divert' | 'off' = 'capture'
@@ -76,13 +88,15 @@ export function captureResponse(res: ServerResponse, hooks: CaptureHooks): void 
   }
   const reply: Replier = (s, h, body) => {
     for (const name of res.getHeaderNames()) res.removeHeader(name)
-    for (const [name, value] of Object.entries(h)) if (value !== undefined) res.setHeader(name, value)
+    for (const [name, value] of Object.entries(h))
+      if (value !== undefined) res.setHeader(name, value)
     origWriteHead.call(res, s)
     origEnd.call(res, body)
   }
 
   res.writeHead = function writeHead(this: ServerResponse, code: number, ...rest: unknown[]) {
-    if (mode !== 'capture' || res.headersSent) return origWriteHead.apply(this, [code, ...rest] as never)
+    if (mode !== 'capture' || res.headersSent)
+      return origWriteHead.apply(this, [code, ...rest] as never)
     // Fold headers passed to writeHead into the response first, as Node does, so the snapshot is whole.
     const fields = rest.find((a) => typeof a === 'object' && a !== null) as
       | OutgoingHttpHeaders
@@ -138,20 +152,28 @@ export function captureResponse(res: ServerResponse, hooks: CaptureHooks): void 
   res.once('close', () => finish(res.writableFinished))
 }
 
-function applyHeaders(res: ServerResponse, fields: OutgoingHttpHeaders | OutgoingHttpHeader[]): void {
+function applyHeaders(
+  res: ServerResponse,
+  fields: OutgoingHttpHeaders | OutgoingHttpHeader[],
+): void {
   if (!Array.isArray(fields)) {
-    for (const [name, value] of Object.entries(fields)) if (value !== undefined) res.setHeader(name, value)
+    for (const [name, value] of Object.entries(fields))
+      if (value !== undefined) res.setHeader(name, value)
     return
   }
   // Raw arrays: [[name, value], …] or [name, value, name, value, …]; repeated names accumulate.
   const pairs: [string, string][] = Array.isArray(fields[0])
     ? (fields as unknown as [string, string][])
-    : Array.from({ length: fields.length >> 1 }, (_, i) => [String(fields[2 * i]), String(fields[2 * i + 1])])
+    : Array.from({ length: fields.length >> 1 }, (_, i) => [
+        String(fields[2 * i]),
+        String(fields[2 * i + 1]),
+      ])
   const grouped = new Map<string, string[]>()
   for (const [name, value] of pairs) {
     const list = grouped.get(name.toLowerCase()) ?? []
     list.push(value)
     grouped.set(name.toLowerCase(), list)
   }
-  for (const [name, values] of grouped) res.setHeader(name, values.length === 1 ? (values[0] as string) : values)
+  for (const [name, values] of grouped)
+    res.setHeader(name, values.length === 1 ? (values[0] as string) : values)
 }

@@ -176,7 +176,17 @@ export function decodeEntry(value: Buffer | undefined): Entry | undefined {
       for (let i = 0; i < count; i++) headers.push([r.str16(), r.bytes32().toString('latin1')])
       const body = r.bytes32()
       if (status < 100 || status > 599) return undefined
-      entry = { kind: 'response', cachedAt, staleAt, graceUntil, errorUntil, initialAge, status, headers, body }
+      entry = {
+        kind: 'response',
+        cachedAt,
+        staleAt,
+        graceUntil,
+        errorUntil,
+        initialAge,
+        status,
+        headers,
+        body,
+      }
     } else if (kind === KIND.variants) {
       const count = r.u16()
       const names: string[] = []

@@ -41,7 +41,12 @@ export class StoreGuard {
         // Timers run before I/O in each loop turn: after a blocked loop, a reply may already be
         // waiting in the socket. Give it that turn (setImmediate runs after the poll phase).
         setImmediate(() => {
-          this.log.warn(`${op}:timeout`, undefined, `express-ft-cache: store ${op} timed out after ${budget}ms; ${CONSEQUENCE[op]}`, logger)
+          this.log.warn(
+            `${op}:timeout`,
+            undefined,
+            `express-ft-cache: store ${op} timed out after ${budget}ms; ${CONSEQUENCE[op]}`,
+            logger,
+          )
           resolve(FAILED)
         })
       }, budget)
@@ -61,7 +66,12 @@ export class StoreGuard {
       })
     } catch (err) {
       attempt = Promise.resolve(FAILED)
-      this.log.warn(`${op}:throw`, err, `express-ft-cache: store ${op} threw; ${CONSEQUENCE[op]}`, logger)
+      this.log.warn(
+        `${op}:throw`,
+        err,
+        `express-ft-cache: store ${op} threw; ${CONSEQUENCE[op]}`,
+        logger,
+      )
     }
     return Promise.race([attempt, timeout]).finally(() => clearTimeout(timer))
   }

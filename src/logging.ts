@@ -28,7 +28,6 @@ export class RateLimitedLog {
   }
 }
 
-
 /**
  * Adds `cache: <outcome>` to pino-http's completion line. pino-http logs through the child logger it
  * made for this response (the last of `res.allLogs`); adding a binding to it is cheap and needs no
@@ -37,5 +36,6 @@ export class RateLimitedLog {
 export function bindOutcome(res: ServerResponse, outcome: string): void {
   const logs = (res as { allLogs?: Logger[] }).allLogs
   const log = logs?.[logs.length - 1]
-  if (log !== undefined && typeof log.setBindings === 'function') log.setBindings({ cache: outcome })
+  if (log !== undefined && typeof log.setBindings === 'function')
+    log.setBindings({ cache: outcome })
 }

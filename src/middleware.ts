@@ -1,22 +1,21 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import type { Logger } from 'pino'
-import { type Captured, type Replier, captureResponse } from './capture.js'
-import { type Entry, type ResponseEntry, decodeEntry, encodeEntry } from './entry.js'
+import { type Captured, captureResponse, type Replier } from './capture.js'
+import { decodeEntry, type Entry, encodeEntry, type ResponseEntry } from './entry.js'
 import { FAILED, StoreGuard } from './guard.js'
-import { NOT_MODIFIED_FIELDS, isNotModified } from './http/conditional.js'
+import { isNotModified, NOT_MODIFIED_FIELDS } from './http/conditional.js'
 import { getStored, toStoredHeaders } from './http/headers.js'
-import { type Acceptance, type Verdict, judgeResponse, requestDirectives } from './http/policy.js'
+import { type Acceptance, judgeResponse, requestDirectives, type Verdict } from './http/policy.js'
 import { canonicalQuery, primaryKey, resourceId, variantKey, varyValues } from './key.js'
-import { RateLimitedLog, bindOutcome, silentLogger } from './logging.js'
-import { Flight, type FlightResult, type Lock, acquireLock, releaseLock, sleep } from './mint.js'
+import { bindOutcome, RateLimitedLog, silentLogger } from './logging.js'
+import { acquireLock, Flight, type FlightResult, type Lock, releaseLock, sleep } from './mint.js'
 import {
   type CacheConfig,
+  parseOptions,
   type ResponseCacheOptions,
   type RouteConfig,
   type RouteOptions,
-  parseOptions,
-  parseRouteOptions,
 } from './options.js'
 import { MemcachedStore } from './store/memcached.js'
 import { MAX_RELATIVE_TTL_SECONDS } from './store/types.js'
@@ -88,7 +87,13 @@ export class CacheEngine {
   }
 
   /** The request handler; never rejects and never calls next twice. */
-  handle(req: Request, res: Response, next: NextFunction, route: RouteConfig, fromRoute: boolean): void {
+  handle(
+    req: Request,
+    res: Response,
+    next: NextFunction,
+    route: RouteConfig,
+    fromRoute: boolean,
+  ): void {
     const existing = (req as unknown as Record<symbol, Render | undefined>)[this.kRender]
     if (existing !== undefined) {
       if (fromRoute) this.adoptRoute(req, res, next, existing, route)
@@ -101,7 +106,11 @@ export class CacheEngine {
       },
       (err: unknown) => {
         // A bug of ours must not take the request down: log it and let the handler answer.
-        this.log.warn('internal', err, 'express-ft-cache: internal error; passing the request through')
+        this.log.warn(
+          'internal',
+          err,
+          'express-ft-cache: internal error; passing the request through',
+        )
         if (!res.headersSent) next()
       },
     )
@@ -151,7 +160,13 @@ export class CacheEngine {
         if (!isGet || directives.onlyIfCached || this.regenerating.has(found.entryKey)) {
           return this.serve(req, res, entry, 'STALE')
         }
-        const lock = await acquireLock(this.guard, found.entryKey, route.lockTtlS, deadline, reqLog(req))
+        const lock = await acquireLock(
+          this.guard,
+          found.entryKey,
+          route.lockTtlS,
+          deadline,
+          reqLog(req),
+        )
         if (lock === 'lost' || lock === 'failed') return this.serve(req, res, entry, 'STALE')
         // This request won the fleet-wide lock: it renders; everyone else keeps getting the stale copy.
         this.mark(req, res, 'MISS', 'fwd=stale')
@@ -214,12 +229,27 @@ export class CacheEngine {
     this.flights.set(entryKey, flight)
     const lead = (lock: Lock | undefined): true => {
       this.mark(req, res, 'MISS', 'fwd=miss')
-      this.render(req, res, { route, primary, store: true, markPass: true, lock, flight, fallback, entryKey })
+      this.render(req, res, {
+        route,
+        primary,
+        store: true,
+        markPass: true,
+        lock,
+        flight,
+        fallback,
+        entryKey,
+      })
       return true
     }
     // With the store failing, coalesce in this process only and let the handler answer.
     if (found.failed) return lead(undefined)
-    const first = await acquireLock(this.guard, entryKey, route.lockTtlS, Date.now() + this.config.timeoutMs, reqLog(req))
+    const first = await acquireLock(
+      this.guard,
+      entryKey,
+      route.lockTtlS,
+      Date.now() + this.config.timeoutMs,
+      reqLog(req),
+    )
     if (first === 'failed') return lead(undefined)
     if (first !== 'lost') return lead(first)
 
@@ -232,11 +262,21 @@ export class CacheEngine {
       if (again.failed) break
       const e = again.entry
       if (e?.kind === 'response' && Date.now() < e.staleAt) {
-        flight.resolve({ entry: e, varyNames: again.varyNames, varyValues: varyValues(req, again.varyNames) })
+        flight.resolve({
+          entry: e,
+          varyNames: again.varyNames,
+          varyValues: varyValues(req, again.varyNames),
+        })
         return this.serve(req, res, e, 'HIT', 'detail=coalesced')
       }
       if (e?.kind === 'pass') break
-      const retry = await acquireLock(this.guard, again.entryKey, route.lockTtlS, Date.now() + this.config.timeoutMs, reqLog(req))
+      const retry = await acquireLock(
+        this.guard,
+        again.entryKey,
+        route.lockTtlS,
+        Date.now() + this.config.timeoutMs,
+        reqLog(req),
+      )
       if (retry === 'failed') break
       if (retry !== 'lost') return lead(retry)
     }
@@ -278,7 +318,8 @@ export class CacheEngine {
     const raw = await this.guard.call('get', (s) => s.get(primary), deadline, log)
     if (raw === FAILED) return { failed: true, entry: undefined, entryKey: primary, varyNames: [] }
     const entry = decodeEntry(raw)
-    if (entry?.kind !== 'variants') return { failed: false, entry, entryKey: primary, varyNames: [] }
+    if (entry?.kind !== 'variants')
+      return { failed: false, entry, entryKey: primary, varyNames: [] }
     // RFC 9111 §4.1: select the stored response whose varied request headers match this request's.
     const varyNames = entry.names
     const key = variantKey(primary, varyNames, varyValues(req, varyNames))
@@ -334,7 +375,12 @@ export class CacheEngine {
       maxBytes: Math.min(init.route.maxBodySize, this.maxValueBytes()),
       onHead: (status, headers) => {
         if (state.abandoned) return 'skip'
-        if (status >= 500 && STALE_IF_ERROR.has(status) && state.fallback !== undefined && Date.now() < state.fallback.errorUntil) {
+        if (
+          status >= 500 &&
+          STALE_IF_ERROR.has(status) &&
+          state.fallback !== undefined &&
+          Date.now() < state.fallback.errorUntil
+        ) {
           return 'divert'
         }
         state.verdict = state.store
@@ -347,7 +393,8 @@ export class CacheEngine {
         }
         // RFC 9211 §2.4: what the origin answered. ("stored" is not claimed: the write comes later.)
         const cacheStatus = res.getHeader('cache-status')
-        if (typeof cacheStatus === 'string') res.setHeader('cache-status', `${cacheStatus}; fwd-status=${status}`)
+        if (typeof cacheStatus === 'string')
+          res.setHeader('cache-status', `${cacheStatus}; fwd-status=${status}`)
         if (state.conditional !== undefined && status === 200) {
           const stored = toStoredHeaders(headers, state.verdict.drop)
           if (isNotModified(state.conditional, stored)) return 'divert'
@@ -361,13 +408,26 @@ export class CacheEngine {
     })
   }
 
-  private finishRender(req: Request, res: Response, state: Render, captured: Captured, reply: Replier | undefined): void {
+  private finishRender(
+    req: Request,
+    res: Response,
+    state: Render,
+    captured: Captured,
+    reply: Replier | undefined,
+  ): void {
     const verdict = state.verdict
     if (reply !== undefined && verdict?.store !== true) {
       // A 5xx diverted in favour of the stale copy (RFC 5861 stale-if-error). The lock stays held,
       // so a failing origin is retried at most once per lockTtl while the stale copy keeps serving.
       this.settleUncacheable(state, true, false)
-      this.serveWith(req, res, state.fallback as ResponseEntry, 'STALE', 'fwd=stale; detail=stale-if-error', reply)
+      this.serveWith(
+        req,
+        res,
+        state.fallback as ResponseEntry,
+        'STALE',
+        'fwd=stale; detail=stale-if-error',
+        reply,
+      )
       return
     }
     if (verdict?.store !== true || state.abandoned || !captured.finished) {
@@ -385,16 +445,25 @@ export class CacheEngine {
     const values = varyValues(req, names)
     state.flight?.resolve({ entry, varyNames: names, varyValues: values })
     state.flight = undefined
-    if (reply !== undefined) this.serveWith(req, res, entry, 'MISS', 'fwd=miss; stored', reply, state.conditional)
+    if (reply !== undefined)
+      this.serveWith(req, res, entry, 'MISS', 'fwd=miss; stored', reply, state.conditional)
     this.track(this.write(state, entry, names, values))
   }
 
   /** Tells waiters the render is not coming, releases the lock, and remembers it (hit-for-miss). */
-  private settleUncacheable(state: Render, transient: boolean, release = true, reason?: string): void {
+  private settleUncacheable(
+    state: Render,
+    transient: boolean,
+    release = true,
+    reason?: string,
+  ): void {
     state.flight?.resolve(null)
     state.flight = undefined
     if (!transient && state.markPass) {
-      this.writePass(state, reason ?? (state.verdict?.store === false ? state.verdict.reason : 'uncacheable'))
+      this.writePass(
+        state,
+        reason ?? (state.verdict?.store === false ? state.verdict.reason : 'uncacheable'),
+      )
     }
     if (state.lock !== undefined && release) this.track(releaseLock(this.guard, state.lock))
     state.lock = undefined
@@ -413,7 +482,8 @@ export class CacheEngine {
     const now = Date.now()
     const headers = toStoredHeaders(captured.headers, verdict.drop)
     // Keep the origin's Date; Node adds one only when sending, so record when we stored it.
-    if (getStored(headers, 'date') === undefined) headers.push(['date', new Date(now).toUTCString()])
+    if (getStored(headers, 'date') === undefined)
+      headers.push(['date', new Date(now).toUTCString()])
     const staleAt = now + verdict.freshMs
     return {
       kind: 'response',
@@ -429,12 +499,20 @@ export class CacheEngine {
   }
 
   /** Write-back, after the response went out: the entry (and variants record), then the lock. */
-  private async write(state: Render, entry: ResponseEntry, names: readonly string[], values: readonly (string | null)[]): Promise<void> {
+  private async write(
+    state: Render,
+    entry: ResponseEntry,
+    names: readonly string[],
+    values: readonly (string | null)[],
+  ): Promise<void> {
     const value = encodeEntry(entry)
     // memcached counts expiry in whole seconds and may expire a 1 s item at once: round up, keep >= 2.
     const ttl = Math.min(
       MAX_RELATIVE_TTL_SECONDS,
-      Math.max(2, Math.ceil((Math.max(entry.graceUntil, entry.errorUntil) - entry.cachedAt) / 1000)),
+      Math.max(
+        2,
+        Math.ceil((Math.max(entry.graceUntil, entry.errorUntil) - entry.cachedAt) / 1000),
+      ),
     )
     const key = names.length === 0 ? state.primary : variantKey(state.primary, names, values)
     if (value.length > this.maxValueBytes(Buffer.byteLength(key))) {
@@ -452,7 +530,9 @@ export class CacheEngine {
 
   private maxValueBytes(keyBytes = 120): number {
     const store = this.config.store
-    return store.maxValueBytes === undefined ? Number.MAX_SAFE_INTEGER : store.maxValueBytes(keyBytes)
+    return store.maxValueBytes === undefined
+      ? Number.MAX_SAFE_INTEGER
+      : store.maxValueBytes(keyBytes)
   }
 
   /**
@@ -460,7 +540,13 @@ export class CacheEngine {
    * capture. Route options that only change how the result is stored are applied in place; options
    * that change the key, or `enabled: false`, take the request over.
    */
-  private adoptRoute(req: Request, res: Response, next: NextFunction, state: Render, route: RouteConfig): void {
+  private adoptRoute(
+    req: Request,
+    res: Response,
+    next: NextFunction,
+    state: Render,
+    route: RouteConfig,
+  ): void {
     const sameKey = route.key === state.route.key && route.vary.join() === state.route.vary.join()
     if (route.enabled && sameKey) {
       state.route = route
@@ -471,6 +557,8 @@ export class CacheEngine {
     state.abandoned = true
     this.settleUncacheable(state, state.markPass === false)
     delete (req as unknown as Record<symbol, Render | undefined>)[this.kRender]
+    // Give the request back the conditions the app-level capture had set aside.
+    if (state.conditional !== undefined) Object.assign(req.headers, state.conditional)
     if (!route.enabled) {
       this.bypass(req, res, 'detail=disabled')
       next()
@@ -479,9 +567,16 @@ export class CacheEngine {
     this.handle(req, res, next, route, false)
   }
 
-  private serve(req: Request, res: Response, entry: ResponseEntry, outcome: CacheOutcome, detail?: string): false {
+  private serve(
+    req: Request,
+    res: Response,
+    entry: ResponseEntry,
+    outcome: CacheOutcome,
+    detail?: string,
+  ): false {
     this.serveWith(req, res, entry, outcome, detail, (status, headers, body) => {
-      for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value)
+      for (const [name, value] of Object.entries(headers))
+        if (value !== undefined) res.setHeader(name, value)
       res.writeHead(status)
       res.end(body)
     })
@@ -502,7 +597,8 @@ export class CacheEngine {
     const headers: OutgoingHttpHeaders = {}
     for (const [name, value] of entry.headers) {
       const prev = headers[name]
-      headers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value]
+      headers[name] =
+        prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value]
     }
     // RFC 9111 §5.1: Age is the time since the response was generated, in seconds.
     headers.age = String(entry.initialAge + Math.max(0, Math.floor((now - entry.cachedAt) / 1000)))
@@ -520,7 +616,13 @@ export class CacheEngine {
       // RFC 9110 §15.4.5: a 304 carries only the fields that would guide a cache update.
       const notModified: OutgoingHttpHeaders = {}
       for (const [name, value] of Object.entries(headers)) {
-        if (NOT_MODIFIED_FIELDS.has(name) || name === 'age' || name === 'x-cache' || name === 'cache-status') notModified[name] = value
+        if (
+          NOT_MODIFIED_FIELDS.has(name) ||
+          name === 'age' ||
+          name === 'x-cache' ||
+          name === 'cache-status'
+        )
+          notModified[name] = value
       }
       reply(304, notModified, undefined)
       return
@@ -536,7 +638,8 @@ export class CacheEngine {
       res.setHeader('cache-status', `${this.config.cacheName}; ${detail}`)
     }
     bindOutcome(res, outcome)
-    if (this.logger.isLevelEnabled('debug')) this.logger.debug({ cache: outcome, url: req.originalUrl }, 'express-ft-cache')
+    if (this.logger.isLevelEnabled('debug'))
+      this.logger.debug({ cache: outcome, url: req.originalUrl }, 'express-ft-cache')
   }
 
   private bypass(req: Request, res: Response, detail: string): true {
@@ -548,10 +651,16 @@ export class CacheEngine {
     if (route.key === undefined) return undefined
     try {
       const part = route.key(req)
-      if (part !== undefined && typeof part !== 'string') throw new TypeError('`key` must return a string or undefined')
+      if (part !== undefined && typeof part !== 'string')
+        throw new TypeError('`key` must return a string or undefined')
       return part
     } catch (err) {
-      this.log.warn('key', err, 'express-ft-cache: the `key` option threw; passing the request through uncached', reqLog(req))
+      this.log.warn(
+        'key',
+        err,
+        'express-ft-cache: the `key` option threw; passing the request through uncached',
+        reqLog(req),
+      )
       return FAILED
     }
   }
@@ -574,7 +683,13 @@ export class CacheEngine {
         try {
           const url = new URL(value, base)
           if (url.hostname.toLowerCase() !== (id.host || 'localhost')) continue
-          keys.add(primaryKey(this.config.prefix, { ...id, path: url.pathname, query: canonicalQuery(url.search) }))
+          keys.add(
+            primaryKey(this.config.prefix, {
+              ...id,
+              path: url.pathname,
+              query: canonicalQuery(url.search),
+            }),
+          )
         } catch {
           // Not a URL: nothing to invalidate.
         }
@@ -583,9 +698,14 @@ export class CacheEngine {
     })
   }
 
+  /** Keeps a background write for `settled()`/`close()`; it can never become an unhandled rejection. */
   private track(p: Promise<unknown>): void {
-    this.pending.add(p)
-    p.finally(() => this.pending.delete(p))
+    const tracked = p.then(
+      () => undefined,
+      (err: unknown) => this.log.warn('internal', err, 'express-ft-cache: background write failed'),
+    )
+    this.pending.add(tracked)
+    void tracked.finally(() => this.pending.delete(tracked))
   }
 
   async settled(): Promise<void> {

@@ -26,8 +26,16 @@ export async function acquireLock(
   deadline: number,
   logger?: Logger,
 ): Promise<Lock | 'lost' | 'failed'> {
-  const lock = { key: lockKey(entryKey), token: Buffer.from(OWNER + randomBytes(9).toString('base64url')) }
-  const won = await guard.call('add', (s) => s.add(lock.key, lock.token, ttlSeconds), deadline, logger)
+  const lock = {
+    key: lockKey(entryKey),
+    token: Buffer.from(OWNER + randomBytes(9).toString('base64url')),
+  }
+  const won = await guard.call(
+    'add',
+    (s) => s.add(lock.key, lock.token, ttlSeconds),
+    deadline,
+    logger,
+  )
   if (won === FAILED) return 'failed'
   return won ? lock : 'lost'
 }
@@ -45,7 +53,11 @@ export async function releaseLock(guard: StoreGuard, lock: Lock): Promise<void> 
 }
 
 /** Whether some process holds the lock for this entry key right now. */
-export async function isLocked(guard: StoreGuard, entryKey: string, deadline: number): Promise<boolean | 'failed'> {
+export async function isLocked(
+  guard: StoreGuard,
+  entryKey: string,
+  deadline: number,
+): Promise<boolean | 'failed'> {
   const held = await guard.call('get', (s) => s.get(lockKey(entryKey)), deadline)
   return held === FAILED ? 'failed' : held !== undefined
 }

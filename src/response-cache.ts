@@ -1,6 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import { CacheEngine, type ResponseCache } from './middleware.js'
-import { type ResponseCacheOptions, type RouteOptions, parseRouteOptions } from './options.js'
+import { parseRouteOptions, type ResponseCacheOptions, type RouteOptions } from './options.js'
 
 /** `app.use(responseCache)` passes a request where options belong: say how to fix it. */
 function rejectRequestAsOptions(value: unknown, call: string): void {

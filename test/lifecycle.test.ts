@@ -37,11 +37,15 @@ const server = app.listen(0, '127.0.0.1', async () => {
 function runChild(servers: string): Promise<{ code: number | null; out: string; ms: number }> {
   return new Promise((resolve) => {
     const started = Date.now()
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', SCRIPT], {
-      cwd: new URL('..', import.meta.url).pathname,
-      env: { ...process.env, SERVERS: servers },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', SCRIPT],
+      {
+        cwd: new URL('..', import.meta.url).pathname,
+        env: { ...process.env, SERVERS: servers },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
     let out = ''
     child.stdout.on('data', (d) => (out += d))
     child.stderr.on('data', (d) => (out += d))

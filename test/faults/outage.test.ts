@@ -25,7 +25,12 @@ after(async () => {
 
 forEachExpress('memcached outages', (express) => {
   it('refusing connections: correct 200s, then hits again after restart', async (t) => {
-    const app = await trafficApp(express, { servers: mc.address, cooldown: '500ms' }, { timeout: DEADLINE_MS / 1000 }, ORIGIN_MS)
+    const app = await trafficApp(
+      express,
+      { servers: mc.address, cooldown: '500ms' },
+      { timeout: DEADLINE_MS / 1000 },
+      ORIGIN_MS,
+    )
     t.after(() => app.close())
     await runTraffic(app.url, 40, 5)
     await mc.stop()
@@ -44,7 +49,12 @@ forEachExpress('memcached outages', (express) => {
   })
 
   it('paused with SIGSTOP: every request completes within origin + deadline + slack', async (t) => {
-    const app = await trafficApp(express, { servers: mc.address, cooldown: '500ms' }, { timeout: DEADLINE_MS / 1000 }, ORIGIN_MS)
+    const app = await trafficApp(
+      express,
+      { servers: mc.address, cooldown: '500ms' },
+      { timeout: DEADLINE_MS / 1000 },
+      ORIGIN_MS,
+    )
     t.after(() => app.close())
     await runTraffic(app.url, 40, 5)
     await mc.pause()
@@ -64,7 +74,12 @@ forEachExpress('memcached outages', (express) => {
   })
 
   it('killed and restarted mid-load: no wrong body, no 5xx, hits resume', async (t) => {
-    const app = await trafficApp(express, { servers: mc.address, cooldown: '500ms' }, { timeout: DEADLINE_MS / 1000 }, ORIGIN_MS)
+    const app = await trafficApp(
+      express,
+      { servers: mc.address, cooldown: '500ms' },
+      { timeout: DEADLINE_MS / 1000 },
+      ORIGIN_MS,
+    )
     t.after(() => app.close())
     const load = runTraffic(app.url, 600, 10, 10)
     await new Promise((r) => setTimeout(r, 150))

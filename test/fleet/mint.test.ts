@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { delay } from '../helpers/app.js'
-import { type Fleet, burst, startFleet } from '../helpers/fleet.js'
+import { burst, type Fleet, startFleet } from '../helpers/fleet.js'
 import { type MemcachedProcess, startMemcached } from '../helpers/memcached.js'
 
 const WORKERS = 4
@@ -58,7 +58,11 @@ for (const servers of [1, 3]) {
           acc[String(r.cache)] = (acc[String(r.cache)] ?? 0) + 1
           return acc
         }, {})
-        assert.equal(originCalls, 1, `round ${round}: one regeneration for the whole fleet (${JSON.stringify(outcomes)})`)
+        assert.equal(
+          originCalls,
+          1,
+          `round ${round}: one regeneration for the whole fleet (${JSON.stringify(outcomes)})`,
+        )
         assert.ok(replies.every((r) => r.status === 200))
         const stale = replies.filter((r) => r.body === current)
         const fresh = replies.filter((r) => r.body !== current)
@@ -123,10 +127,18 @@ describe('a lock holder killed mid-render', () => {
       }
       await delay(200)
     }
-    assert.equal((await fleet.calls()) - before, 0, 'nobody regenerates while the dead holder’s lock lives')
+    assert.equal(
+      (await fleet.calls()) - before,
+      0,
+      'nobody regenerates while the dead holder’s lock lives',
+    )
     await delay(Math.max(0, lockTakenAt + 4200 - Date.now())) // lockTtl 3 s, plus memcached's 1 s granularity
     const replies = await burst(fleet, 30, path, 20, 1)
     assert.ok(replies.every((r) => r.status === 200))
-    assert.equal((await fleet.calls()) - before, 1, 'exactly one regeneration after the lock expired')
+    assert.equal(
+      (await fleet.calls()) - before,
+      1,
+      'exactly one regeneration after the lock expired',
+    )
   })
 })

@@ -15,7 +15,10 @@ export const EXPRESS_VERSIONS: readonly { major: 4 | 5; express: ExpressFactory 
 ]
 
 /** Registers the suite once per Express major. */
-export function forEachExpress(name: string, suite: (express: ExpressFactory, major: 4 | 5) => void): void {
+export function forEachExpress(
+  name: string,
+  suite: (express: ExpressFactory, major: 4 | 5) => void,
+): void {
   for (const { major, express } of EXPRESS_VERSIONS) {
     describe(`${name} (express ${major})`, () => suite(express, major))
   }

@@ -31,7 +31,13 @@ export async function startFleet(size: number, env: Record<string, string>): Pro
     Array.from({ length: size }, async (): Promise<Worker> => {
       const child = fork(WORKER, [], {
         execArgv: ['--import', 'tsx'],
-        env: { ...process.env, ...env, MEMCACHIER_SERVERS: '', MEMCACHE_USERNAME: '', MEMCACHIER_USERNAME: '' },
+        env: {
+          ...process.env,
+          ...env,
+          MEMCACHIER_SERVERS: '',
+          MEMCACHE_USERNAME: '',
+          MEMCACHIER_USERNAME: '',
+        },
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       })
       const port = await new Promise<number>((resolve, reject) => {
@@ -55,7 +61,8 @@ export async function startFleet(size: number, env: Record<string, string>): Pro
       return worker
     }),
   )
-  const alive = (): Worker[] => workers.filter((w) => w.child.exitCode === null && w.child.signalCode === null)
+  const alive = (): Worker[] =>
+    workers.filter((w) => w.child.exitCode === null && w.child.signalCode === null)
   return {
     workers,
     async calls() {
@@ -68,7 +75,12 @@ export async function startFleet(size: number, env: Record<string, string>): Pro
       const started = performance.now()
       const r = await fetch(`http://127.0.0.1:${worker.port}${path}`, { headers })
       const body = await r.text()
-      return { status: r.status, body, cache: r.headers.get('x-cache'), ms: performance.now() - started }
+      return {
+        status: r.status,
+        body,
+        cache: r.headers.get('x-cache'),
+        ms: performance.now() - started,
+      }
     },
     async stop() {
       await Promise.all(workers.map((w) => w.kill()))
@@ -77,7 +89,13 @@ export async function startFleet(size: number, env: Record<string, string>): Pro
 }
 
 /** Fires `n` requests spread over the fleet, each after a random delay up to `jitterMs`. */
-export function burst(fleet: Fleet, n: number, path: string, jitterMs = 30, offset = 0): Promise<Reply[]> {
+export function burst(
+  fleet: Fleet,
+  n: number,
+  path: string,
+  jitterMs = 30,
+  offset = 0,
+): Promise<Reply[]> {
   return Promise.all(
     Array.from({ length: n }, async (_, i) => {
       await new Promise((r) => setTimeout(r, Math.random() * jitterMs))

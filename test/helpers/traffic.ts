@@ -6,7 +6,8 @@ import { MemcachedStore, type MemcachedStoreOptions } from '../../src/store/memc
 import type { ExpressFactory } from './express.js'
 
 /** The body the origin renders for a path, so the client can verify every response it gets. */
-export const bodyFor = (path: string): string => `body of ${path} ${createHash('sha256').update(path).digest('hex')}`
+export const bodyFor = (path: string): string =>
+  `body of ${path} ${createHash('sha256').update(path).digest('hex')}`
 
 export interface TrafficApp {
   readonly url: string
@@ -24,7 +25,11 @@ export async function trafficApp(
   originMs = 20,
 ): Promise<TrafficApp> {
   const store = new MemcachedStore({ timeout: '100ms', ...storeOptions })
-  const cache = responseCache({ store, prefix: `traffic${process.pid}x${Math.random().toString(36).slice(2)}`, ...options })
+  const cache = responseCache({
+    store,
+    prefix: `traffic${process.pid}x${Math.random().toString(36).slice(2)}`,
+    ...options,
+  })
   let calls = 0
   const app = express()
   app.use(cache)
@@ -59,8 +64,20 @@ export interface TrafficReport {
 }
 
 /** `total` GETs over `keys` paths, `concurrency` at a time; counts wrong bodies, 5xx, latency. */
-export async function runTraffic(url: string, total: number, keys: number, concurrency = 10): Promise<TrafficReport> {
-  const report: TrafficReport = { requests: 0, wrong: 0, errors5xx: 0, failed: 0, maxMs: 0, hits: 0 }
+export async function runTraffic(
+  url: string,
+  total: number,
+  keys: number,
+  concurrency = 10,
+): Promise<TrafficReport> {
+  const report: TrafficReport = {
+    requests: 0,
+    wrong: 0,
+    errors5xx: 0,
+    failed: 0,
+    maxMs: 0,
+    hits: 0,
+  }
   let next = 0
   const lane = async (): Promise<void> => {
     while (next < total) {

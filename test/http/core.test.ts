@@ -11,7 +11,7 @@ import request from 'supertest'
 import { encodeEntry } from '../../src/entry.js'
 import { primaryKey } from '../../src/key.js'
 import { MemcachedStore } from '../../src/store/memcached.js'
-import { PNG, appWith, cacheOn, delay } from '../helpers/app.js'
+import { appWith, cacheOn, delay, PNG } from '../helpers/app.js'
 import { forEachExpress } from '../helpers/express.js'
 import { type MemcachedProcess, startMemcached } from '../helpers/memcached.js'
 
@@ -65,7 +65,10 @@ forEachExpress('full-response caching', (express) => {
       const hit = await request(app).get(path).buffer(true)
       assert.equal(hit.headers['x-cache'], 'HIT')
       assert.ok(Buffer.isBuffer(hit.body))
-      assert.equal(createHash('sha256').update(hit.body).digest('hex'), createHash('sha256').update(miss.body).digest('hex'))
+      assert.equal(
+        createHash('sha256').update(hit.body).digest('hex'),
+        createHash('sha256').update(miss.body).digest('hex'),
+      )
       assert.equal(hit.headers['content-type'], miss.headers['content-type'])
       assert.equal(hit.headers['content-length'], String(miss.body.length))
     }
@@ -254,7 +257,12 @@ forEachExpress('full-response caching', (express) => {
     })
     const oldFormat = Buffer.from(good)
     oldFormat[3] = 0
-    const values = [Buffer.from('not an entry at all'), good.subarray(0, good.length - 3), oldFormat, Buffer.alloc(0)]
+    const values = [
+      Buffer.from('not an entry at all'),
+      good.subarray(0, good.length - 3),
+      oldFormat,
+      Buffer.alloc(0),
+    ]
     for (const [i, value] of values.entries()) {
       const host = '127.0.0.1'
       const key = primaryKey(prefix, { host, path: `/g/${i}`, query: '', custom: undefined })

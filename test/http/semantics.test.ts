@@ -3,8 +3,8 @@
  * attacker's view: nothing private is ever served to another client.
  */
 import assert from 'node:assert/strict'
-import { gunzipSync } from 'node:zlib'
 import { after, before, it } from 'node:test'
+import { gunzipSync } from 'node:zlib'
 import compression from 'compression'
 import type { Express } from 'express'
 import request from 'supertest'
@@ -22,7 +22,12 @@ after(async () => {
 })
 
 /** GET twice (waiting for the write-back in between); returns both replies. */
-async function twice(app: Express, cache: ResponseCache, path: string, headers: Record<string, string> = {}) {
+async function twice(
+  app: Express,
+  cache: ResponseCache,
+  path: string,
+  headers: Record<string, string> = {},
+) {
   const first = await request(app).get(path).set(headers)
   await cache.settled()
   const second = await request(app).get(path).set(headers)
@@ -88,7 +93,14 @@ forEachExpress('what gets stored (RFC 9111 §3, §5.2.2)', (express) => {
       },
       t,
     )
-    for (const path of ['/no-store', '/private', '/no-cache', '/vary-star', '/partial', '/not-modified']) {
+    for (const path of [
+      '/no-store',
+      '/private',
+      '/no-cache',
+      '/vary-star',
+      '/partial',
+      '/not-modified',
+    ]) {
       const [, second] = await twice(app, cache, path)
       assert.notEqual(second.headers['x-cache'], 'HIT', path)
     }
@@ -101,7 +113,11 @@ forEachExpress('what gets stored (RFC 9111 §3, §5.2.2)', (express) => {
       (app) => {
         app.get('/partly', (_req, res) => {
           res.set('cache-control', 'max-age=60, private="x-user", no-cache="x-debug"')
-          res.set('x-user', 'alice').set('x-debug', 'trace').set('x-public', 'ok').send('shared part')
+          res
+            .set('x-user', 'alice')
+            .set('x-debug', 'trace')
+            .set('x-public', 'ok')
+            .send('shared part')
         })
       },
       t,
@@ -133,7 +149,11 @@ forEachExpress('what gets stored (RFC 9111 §3, §5.2.2)', (express) => {
     await request(app).get('/account')
     await cache.settled()
     const authed = await request(app).get('/account').set('authorization', 'Bearer alice')
-    assert.equal(authed.text, 'account of Bearer alice', 'a stored response never answers an authorized request')
+    assert.equal(
+      authed.text,
+      'account of Bearer alice',
+      'a stored response never answers an authorized request',
+    )
     assert.equal(authed.headers['x-cache'], 'BYPASS')
     await cache.settled()
     const anon = await request(app).get('/account')
@@ -141,7 +161,11 @@ forEachExpress('what gets stored (RFC 9111 §3, §5.2.2)', (express) => {
     await request(app).get('/catalog').set('authorization', 'Bearer bob')
     await cache.settled()
     const shared = await request(app).get('/catalog')
-    assert.equal(shared.headers['x-cache'], 'HIT', 'public responses to authorized requests may be shared')
+    assert.equal(
+      shared.headers['x-cache'],
+      'HIT',
+      'public responses to authorized requests may be shared',
+    )
   })
 
   it('bypasses requests that carry a configured session cookie', async (t) => {
@@ -216,7 +240,10 @@ forEachExpress('freshness and stale extensions (RFC 9111 §4.2, RFC 5861)', (exp
     )
     await twice(app, cache, '/swr')
     await delay(1100)
-    const [regen, stale] = await Promise.all([request(app).get('/swr'), delay(30).then(() => request(app).get('/swr'))])
+    const [regen, stale] = await Promise.all([
+      request(app).get('/swr'),
+      delay(30).then(() => request(app).get('/swr')),
+    ])
     assert.equal(regen.text, 'swr 2')
     assert.equal(stale.headers['x-cache'], 'STALE')
     assert.equal(stale.text, 'swr 1')
@@ -271,7 +298,12 @@ forEachExpress('freshness and stale extensions (RFC 9111 §4.2, RFC 5861)', (exp
       {},
       (app) => {
         app.get('/hop', (_req, res) => {
-          res.set('connection', 'x-hop').set('x-hop', 'one-connection').set('proxy-authenticate', 'Basic').set('x-kept', 'yes').send('hop')
+          res
+            .set('connection', 'x-hop')
+            .set('x-hop', 'one-connection')
+            .set('proxy-authenticate', 'Basic')
+            .set('x-kept', 'yes')
+            .send('hop')
         })
       },
       t,
@@ -338,7 +370,10 @@ forEachExpress('conditional requests (RFC 9110 §13, RFC 9111 §4.3)', (express)
       {},
       (app) => {
         app.get('/doc', (_req, res) => {
-          res.set('etag', '"v1"').set('last-modified', 'Tue, 24 Nov 2026 10:00:00 GMT').send('document')
+          res
+            .set('etag', '"v1"')
+            .set('last-modified', 'Tue, 24 Nov 2026 10:00:00 GMT')
+            .send('document')
         })
       },
       t,
@@ -348,7 +383,9 @@ forEachExpress('conditional requests (RFC 9110 §13, RFC 9111 §4.3)', (express)
     assert.equal(inm.status, 304)
     assert.equal(inm.headers.etag, '"v1"')
     assert.equal(inm.headers['x-cache'], 'HIT')
-    const ims = await request(app).get('/doc').set('if-modified-since', 'Wed, 25 Nov 2026 10:00:00 GMT')
+    const ims = await request(app)
+      .get('/doc')
+      .set('if-modified-since', 'Wed, 25 Nov 2026 10:00:00 GMT')
     assert.equal(ims.status, 304)
     const changed = await request(app).get('/doc').set('if-none-match', '"v0"')
     assert.equal(changed.status, 200)
@@ -392,7 +429,11 @@ forEachExpress('request directives (RFC 9111 §5.2.1)', (express) => {
         t,
       )
       await twice(app, cache, '/n')
-      for (const headers of [{ 'cache-control': 'no-cache' }, { 'cache-control': 'max-age=0' }, { pragma: 'no-cache' }]) {
+      for (const headers of [
+        { 'cache-control': 'no-cache' },
+        { 'cache-control': 'max-age=0' },
+        { pragma: 'no-cache' },
+      ]) {
         await request(app).get('/n').set(headers)
         await cache.settled()
       }
@@ -448,7 +489,9 @@ forEachExpress('invalidation, hit-for-miss, hosts and keys', (express) => {
     await request(app).get('/personal')
     await cache.settled()
     const started = Date.now()
-    const replies = await Promise.all(Array.from({ length: 5 }, () => request(app).get('/personal')))
+    const replies = await Promise.all(
+      Array.from({ length: 5 }, () => request(app).get('/personal')),
+    )
     assert.ok(replies.every((r) => r.text === 'yours'))
     assert.ok(replies.every((r) => /hit-for-miss/.test(r.headers['cache-status'] ?? '')))
     assert.equal(calls(), 6)
@@ -466,7 +509,10 @@ forEachExpress('invalidation, hit-for-miss, hosts and keys', (express) => {
       },
       t,
     )
-    const poisoned = await request(app).get('/where').set('host', 'shop.example').set('x-forwarded-host', 'evil.example')
+    const poisoned = await request(app)
+      .get('/where')
+      .set('host', 'shop.example')
+      .set('x-forwarded-host', 'evil.example')
     assert.equal(poisoned.text, 'host shop.example')
     await cache.settled()
     const victim = await request(app).get('/where').set('host', 'shop.example')
@@ -517,9 +563,13 @@ forEachExpress('invalidation, hit-for-miss, hosts and keys', (express) => {
       express,
       {},
       (app, cache) => {
-        app.get('/dashboard', cache.route({ key: (req) => String(req.headers['x-user-id']) }), (req, res) => {
-          res.send(`dashboard of ${req.headers['x-user-id']}`)
-        })
+        app.get(
+          '/dashboard',
+          cache.route({ key: (req) => String(req.headers['x-user-id']) }),
+          (req, res) => {
+            res.send(`dashboard of ${req.headers['x-user-id']}`)
+          },
+        )
       },
       t,
     )
@@ -546,11 +596,16 @@ forEachExpress('compression (both mount orders)', (express) => {
       app.get('/text', (_req, res) => {
         res.type('text').send(text)
       })
-      const ask = (encoding: string) => request(app).get('/text').set('accept-encoding', encoding).buffer(true).parse((res, cb) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => cb(null, Buffer.concat(chunks)))
-      })
+      const ask = (encoding: string) =>
+        request(app)
+          .get('/text')
+          .set('accept-encoding', encoding)
+          .buffer(true)
+          .parse((res, cb) => {
+            const chunks: Buffer[] = []
+            res.on('data', (c: Buffer) => chunks.push(c))
+            res.on('end', () => cb(null, Buffer.concat(chunks)))
+          })
       for (let round = 0; round < 2; round++) {
         for (const encoding of ['gzip', 'identity', 'gzip', 'identity']) {
           const r = await ask(encoding)
