@@ -100,7 +100,7 @@ export interface CacheConfig extends RouteConfig {
 
 export const DEFAULT_STATUSES: readonly number[] = [200, 203, 204, 300, 301, 404, 410]
 
-const ROUTE_KEYS = [
+export const ROUTE_KEYS = [
   'enabled',
   'ttl',
   'grace',
@@ -116,7 +116,7 @@ const ROUTE_KEYS = [
   'hitForMiss',
 ] as const satisfies readonly (keyof RouteOptions)[]
 
-const APP_KEYS = [
+export const APP_KEYS = [
   ...ROUTE_KEYS,
   'store',
   'timeout',

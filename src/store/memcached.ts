@@ -551,8 +551,9 @@ export class MemcachedStore implements CacheStore {
       failover: false,
       expires: 0, // unused: every frame carries its own expiration
       logger: NOOP_LOGGER,
-      // memjs's request timer is an idle-socket backstop; the hard limit is our deadline.
-      timeout: config.timeoutSeconds * 2,
+      // memjs's request timer is an idle-socket backstop; the hard limit is our deadline, which for
+      // a call that connects first is timeout + connectTimeout: stay clearly beyond both.
+      timeout: config.timeoutSeconds * 2 + config.connectTimeoutSeconds,
       conntimeout: config.connectTimeoutSeconds,
       keepAlive: config.keepAlive,
     }) as unknown as MemjsClient
