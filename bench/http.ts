@@ -83,13 +83,6 @@ const SCENARIOS: readonly Scenario[] = [
     path: '/fault/page?u={n}',
     expect: ['MISS'],
   },
-  {
-    id: 'fault-hot',
-    label: 'fault: memcached SIGSTOPped, one hot key',
-    method: 'GET',
-    path: '/fault/page',
-    expect: ['MISS', 'HIT'],
-  },
 ]
 
 interface Measured {

@@ -219,7 +219,9 @@ export class CacheEngine {
   ): Promise<boolean> {
     const entryKey = found.entryKey
     const local = this.flights.get(entryKey)
-    if (local !== undefined) {
+    // A render that outlived its lock is presumed stuck (the fleet has moved on too): take over
+    // rather than make every later request wait out waitTimeout behind it.
+    if (local !== undefined && Date.now() - local.startedAt < route.lockTtlS * 1000) {
       const result = await local.wait(route.waitTimeoutMs)
       return this.afterWait(req, res, route, primary, result, fallback)
     }

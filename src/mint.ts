@@ -80,6 +80,8 @@ export class Flight {
     this.settle = resolve
   })
   private settled = false
+  /** When the render started: a flight older than the lock TTL is presumed stuck. */
+  readonly startedAt = Date.now()
   constructor(private readonly onSettle: () => void) {}
 
   resolve(r: FlightResult | null): void {

@@ -43,9 +43,9 @@ export function calibrate(targetMs = 2): { iterations: number; ms: number } {
   return { iterations: n, ms: times[15]! }
 }
 
-const ROWS = 100
+const ROWS = 116
 
-/** A deterministic ~10 KB HTML page (10,3xx bytes). `cpu` runs the calibrated work first. */
+/** A deterministic ~10 KB HTML page. `cpu` runs the calibrated work first. */
 export function renderPage(title: string, cpu = true): string {
   const salt = cpu ? work(iterations) & 0 : 0
   let rows = ''
