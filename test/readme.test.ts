@@ -34,7 +34,8 @@ const expected: Record<(typeof APP_KEYS)[number], string> = {
   store: '`new MemcachedStore()`',
   ttl: seconds(config.ttlMs),
   grace: seconds(config.graceMs),
-  staleIfError: config.staleIfErrorMs === config.graceMs ? 'same as `grace`' : seconds(config.staleIfErrorMs),
+  staleIfError:
+    config.staleIfErrorMs === config.graceMs ? 'same as `grace`' : seconds(config.staleIfErrorMs),
   lockTtl: `\`${config.lockTtlS}\``,
   waitTimeout: seconds(config.waitTimeoutMs),
   vary: `\`${JSON.stringify(config.vary)}\``,
@@ -70,10 +71,16 @@ it('names every per-route option in the cache.route() section', () => {
 
 it('lists every MemcachedStore and MemoryStore option', async () => {
   const memcached = table('### `new MemcachedStore(options)`')
-  assert.deepEqual(
-    [...memcached.keys()].sort(),
-    ['connectTimeout', 'cooldown', 'failureThreshold', 'itemSize', 'keepAlive', 'onEvent', 'servers', 'timeout'],
-  )
+  assert.deepEqual([...memcached.keys()].sort(), [
+    'connectTimeout',
+    'cooldown',
+    'failureThreshold',
+    'itemSize',
+    'keepAlive',
+    'onEvent',
+    'servers',
+    'timeout',
+  ])
   const memory = table('### `new MemoryStore(options)`')
   assert.deepEqual([...memory.keys()].sort(), ['maxBytes', 'maxValueBytes'])
   const store = new MemoryStore()

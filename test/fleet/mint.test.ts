@@ -4,6 +4,8 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { lockKey, primaryKey } from '../../src/key.js'
+import { MemcachedStore } from '../../src/store/memcached.js'
 import { delay } from '../helpers/app.js'
 import { burst, type Fleet, startFleet } from '../helpers/fleet.js'
 import { type MemcachedProcess, startMemcached } from '../helpers/memcached.js'
@@ -98,7 +100,7 @@ describe('a lock holder killed mid-render', () => {
       EFTC_PREFIX: `kill${process.pid}`,
       EFTC_TTL: '1s',
       EFTC_GRACE: '60s',
-      EFTC_LOCK_TTL: '3s',
+      EFTC_LOCK_TTL: '4s',
       EFTC_TIMEOUT: '1s',
     })
   })
@@ -112,14 +114,23 @@ describe('a lock holder killed mid-render', () => {
     await fleet.get(1, path)
     const original = await untilHit(fleet, path)
     await delay(1100)
-    // Worker 0 wins the lock and hangs in its render; then it dies.
+    // Worker 0 wins the lock and hangs in its render; once the lock is seen in memcached, it dies.
+    const sentAt = Date.now()
     const doomed = fleet.get(0, path, { 'x-delay': '60000' }).catch(() => undefined)
-    await delay(300)
+    const store = new MemcachedStore({ servers: mc.address, timeout: '1s' })
+    const lock = lockKey(
+      primaryKey(`kill${process.pid}`, { host: '127.0.0.1', path, query: '', custom: undefined }),
+    )
+    while ((await store.get(lock)) === undefined) {
+      assert.ok(Date.now() - sentAt < 10_000, 'worker 0 took the lock')
+      await delay(20)
+    }
+    await store.close()
     await fleet.workers[0]?.kill()
     await doomed
     const before = await fleet.calls()
-    const lockTakenAt = Date.now() - 300
-    while (Date.now() - lockTakenAt < 2000) {
+    // The lock lives 4 s, and memcached may expire it up to a second early: check well inside that.
+    while (Date.now() - sentAt < 1500) {
       const replies = await Promise.all([1, 2, 3].map((i) => fleet.get(i, path)))
       for (const r of replies) {
         assert.equal(r.body, original)
@@ -132,7 +143,8 @@ describe('a lock holder killed mid-render', () => {
       0,
       'nobody regenerates while the dead holder’s lock lives',
     )
-    await delay(Math.max(0, lockTakenAt + 4200 - Date.now())) // lockTtl 3 s, plus memcached's 1 s granularity
+    while ((await fleet.get(1, path)).cache === 'STALE' && Date.now() - sentAt < 15_000)
+      await delay(100)
     const replies = await burst(fleet, 30, path, 20, 1)
     assert.ok(replies.every((r) => r.status === 200))
     assert.equal(

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable, Writable } from 'node:stream'
@@ -78,6 +78,7 @@ forEachExpress('full-response caching', (express) => {
     const cache = cacheOn(mc)
     t.after(() => cache.close())
     const dir = mkdtempSync(join(tmpdir(), 'eftc-'))
+    t.after(() => rmSync(dir, { recursive: true, force: true }))
     writeFileSync(join(dir, 'file.txt'), 'from a file\n')
     const { app, calls } = appWith(express, cache, (app, count) => {
       app.get('/stream', (_req, res) => {
