@@ -63,6 +63,13 @@ const SCENARIOS: readonly Scenario[] = [
     expect: ['BYPASS'],
   },
   {
+    id: 'base-post',
+    label: 'baseline POST (no cache middleware; reference for the next row)',
+    method: 'POST',
+    path: '/base/page',
+    expect: ['-'],
+  },
+  {
     id: 'post',
     label: 'pass-through: POST (BYPASS + invalidation delete)',
     method: 'POST',
@@ -126,7 +133,9 @@ async function main(): Promise<void> {
   const started = performance.now()
   const origin = calibrate(2)
   const bodyBytes = Buffer.byteLength(renderPage('bench'))
-  progress(`http: origin work ${origin.ms.toFixed(2)} ms (${origin.iterations} iterations), body ${bodyBytes} B`)
+  progress(
+    `http: origin work ${origin.ms.toFixed(2)} ms (${origin.iterations} iterations), body ${bodyBytes} B`,
+  )
 
   const mc = await startMemcached({ memoryMb: 256 })
   const mcDown = await startMemcached()
@@ -165,7 +174,11 @@ async function main(): Promise<void> {
   const port = typeof address === 'object' && address ? address.port : 0
   const load: LoadGenerator = await startLoadGenerator()
 
-  const run = async (s: Scenario, durationMs = DURATION_MS, warmupMs = WARMUP_MS): Promise<Measured> => {
+  const run = async (
+    s: Scenario,
+    durationMs = DURATION_MS,
+    warmupMs = WARMUP_MS,
+  ): Promise<Measured> => {
     const r = await load.run({
       kind: 'load',
       port,
@@ -215,8 +228,12 @@ async function main(): Promise<void> {
       if (l >= 50) slowUntil = i + 1
     })
 
-    const rows = new Map<string, { ratiosRps: number[]; ratiosP99: number[]; ratiosP50: number[]; runs: Measured[] }>()
-    for (const s of SCENARIOS) rows.set(s.id, { ratiosRps: [], ratiosP99: [], ratiosP50: [], runs: [] })
+    const rows = new Map<
+      string,
+      { ratiosRps: number[]; ratiosP99: number[]; ratiosP50: number[]; runs: Measured[] }
+    >()
+    for (const s of SCENARIOS)
+      rows.set(s.id, { ratiosRps: [], ratiosP99: [], ratiosP50: [], runs: [] })
     const baselines: Measured[] = []
 
     for (let round = 0; round < ROUNDS; round++) {
@@ -259,7 +276,17 @@ async function main(): Promise<void> {
     const baseCache: Record<string, number> = {}
     for (const x of baselines) addCounts(baseCache, x.cache)
     const resultRows: string[][] = [
-      [BASELINE.label, '1.00×', '1.00×', '1.00×', perSecond(b.rps), ms(b.p50), ms(b.p99), ms(b.max), mix(baseCache)],
+      [
+        BASELINE.label,
+        '1.00×',
+        '1.00×',
+        '1.00×',
+        perSecond(b.rps),
+        ms(b.p50),
+        ms(b.p99),
+        ms(b.max),
+        mix(baseCache),
+      ],
     ]
     let errors = baselines.reduce((a, x) => a + x.errors, 0)
     const problems: string[] = []
@@ -269,7 +296,8 @@ async function main(): Promise<void> {
       for (const x of row.runs) addCounts(cache, x.cache)
       errors += row.runs.reduce((a, x) => a + x.errors, 0)
       const unexpected = Object.keys(cache).filter((k) => !s.expect.includes(k))
-      if (unexpected.length > 0) problems.push(`${s.id}: unexpected X-Cache ${unexpected.join(', ')}`)
+      if (unexpected.length > 0)
+        problems.push(`${s.id}: unexpected X-Cache ${unexpected.join(', ')}`)
       for (const x of row.runs) {
         const bad = Object.keys(x.statuses).filter((k) => k !== '200')
         if (bad.length > 0) problems.push(`${s.id}: statuses ${JSON.stringify(x.statuses)}`)
@@ -289,9 +317,29 @@ async function main(): Promise<void> {
     }
     out.push(
       table(
-        ['scenario', 'req/s ratio', 'p50 ratio', 'p99 ratio', 'req/s', 'p50', 'p99', 'max', 'X-Cache'],
+        [
+          'scenario',
+          'req/s ratio',
+          'p50 ratio',
+          'p99 ratio',
+          'req/s',
+          'p50',
+          'p99',
+          'max',
+          'X-Cache',
+        ],
         resultRows,
       ),
+    )
+    const post = rows.get('post')!
+    const basePost = rows.get('base-post')!
+    const vsPost = (f: (m: Measured) => number): number[] =>
+      post.runs.map((m, i) => f(m) / f(basePost.runs[i]!))
+    out.push('')
+    out.push(
+      `POST through the cache (BYPASS, then an invalidation delete after the response) vs baseline POST, ` +
+        `same round: req/s ${ratioRange(vsPost((m) => m.rps))}, p50 ${ratioRange(vsPost((m) => m.p50))}, ` +
+        `p99 ${ratioRange(vsPost((m) => m.p99))}.`,
     )
     out.push('')
     out.push(
@@ -304,7 +352,9 @@ async function main(): Promise<void> {
         `Breaker events over the run: ${summarizeEvents(events)}.`,
     )
     out.push('')
-    out.push(`Load errors: ${errors}.${problems.length ? ` Problems: ${[...new Set(problems)].join('; ')}.` : ''}`)
+    out.push(
+      `Load errors: ${errors}.${problems.length ? ` Problems: ${[...new Set(problems)].join('; ')}.` : ''}`,
+    )
     out.push(`Run time: ${((performance.now() - started) / 1000).toFixed(0)} s.`)
     process.stdout.write(`${out.join('\n')}\n`)
   } finally {

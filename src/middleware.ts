@@ -168,6 +168,8 @@ export class CacheEngine {
           reqLog(req),
         )
         if (lock === 'lost' || lock === 'failed') return this.serve(req, res, entry, 'STALE')
+        const fresher = await this.freshAfterLock(req, primary, lock, deadline)
+        if (fresher !== undefined) return this.serve(req, res, fresher.entry, 'HIT')
         // This request won the fleet-wide lock: it renders; everyone else keeps getting the stale copy.
         this.mark(req, res, 'MISS', 'fwd=stale')
         this.regenerating.add(found.entryKey)
@@ -253,7 +255,7 @@ export class CacheEngine {
       reqLog(req),
     )
     if (first === 'failed') return lead(undefined)
-    if (first !== 'lost') return lead(first)
+    if (first !== 'lost') return this.leadUnlessStored(req, res, primary, first, flight, lead)
 
     // Another process renders: poll for its result. Each round re-reads the entry, then tries the
     // lock again, so a leader that failed or died is replaced by exactly one new leader.
@@ -280,12 +282,51 @@ export class CacheEngine {
         reqLog(req),
       )
       if (retry === 'failed') break
-      if (retry !== 'lost') return lead(retry)
+      if (retry !== 'lost') return this.leadUnlessStored(req, res, primary, retry, flight, lead)
     }
     flight.resolve(null)
     this.mark(req, res, 'MISS', 'fwd=miss; detail=wait-timeout')
     this.render(req, res, { route, primary, store: false, markPass: false, fallback })
     return true
+  }
+
+  /**
+   * Just after winning a lock, reads the entry once more: the previous holder may have stored it and
+   * released the lock between our read and our `add`. Without this re-read that request would render
+   * a second time for the same expiry. Costs one get per render, not per request.
+   */
+  private async freshAfterLock(
+    req: Request,
+    primary: string,
+    lock: Lock,
+    deadline: number,
+  ): Promise<{ entry: ResponseEntry; found: Lookup } | undefined> {
+    const found = await this.lookup(req, primary, deadline)
+    const entry = found.entry
+    if (entry?.kind !== 'response' || Date.now() >= entry.staleAt) return undefined
+    this.track(releaseLock(this.guard, lock))
+    return { entry, found }
+  }
+
+  /** Cold path after winning the lock: serve what another process stored meanwhile, else render. */
+  private async leadUnlessStored(
+    req: Request,
+    res: Response,
+    primary: string,
+    lock: Lock,
+    flight: Flight,
+    lead: (lock: Lock) => true,
+  ): Promise<boolean> {
+    const fresher = await this.freshAfterLock(
+      req,
+      primary,
+      lock,
+      Date.now() + this.config.timeoutMs,
+    )
+    if (fresher === undefined) return lead(lock)
+    const names = fresher.found.varyNames
+    flight.resolve({ entry: fresher.entry, varyNames: names, varyValues: varyValues(req, names) })
+    return this.serve(req, res, fresher.entry, 'HIT', 'detail=coalesced')
   }
 
   /** A request that waited on this process's render: serve its result if it fits this request. */

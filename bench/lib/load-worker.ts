@@ -55,7 +55,12 @@ const REQUEST_TIMEOUT_MS = 15_000
 let unique = 0
 const runTag = `${process.pid.toString(36)}${Date.now().toString(36)}`
 
-function requestBytes(method: string, port: number, path: string, headers: Readonly<Record<string, string>> | undefined): Buffer {
+function requestBytes(
+  method: string,
+  port: number,
+  path: string,
+  headers: Readonly<Record<string, string>> | undefined,
+): Buffer {
   const target = path.includes('{n}') ? path.replaceAll('{n}', `${runTag}-${unique++}`) : path
   let head = `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n`
   if (method === 'POST') head += 'Content-Length: 0\r\n'
@@ -107,7 +112,10 @@ class Connection {
     this.head = undefined
     this.remaining = -1
     this.sentAt = performance.now()
-    this.timer = setTimeout(() => this.fail(new Error(`no response within ${REQUEST_TIMEOUT_MS} ms`)), REQUEST_TIMEOUT_MS)
+    this.timer = setTimeout(
+      () => this.fail(new Error(`no response within ${REQUEST_TIMEOUT_MS} ms`)),
+      REQUEST_TIMEOUT_MS,
+    )
     this.socket.write(request)
   }
 
@@ -163,7 +171,15 @@ function emptyResult(): {
   cache: Record<string, number>
   bodyBytes: number
 } {
-  return { completed: 0, errors: 0, firstError: undefined, latencies: [], statuses: {}, cache: {}, bodyBytes: 0 }
+  return {
+    completed: 0,
+    errors: 0,
+    firstError: undefined,
+    latencies: [],
+    statuses: {},
+    cache: {},
+    bodyBytes: 0,
+  }
 }
 
 /** Closed loop: `concurrency` connections, each sending its next request as soon as one completes. */
@@ -232,7 +248,7 @@ function runBurst(job: BurstJob): Promise<JobResult> {
     const onConnect = (): void => {
       if (++connected < job.n) return
       started = performance.now()
-      connections.forEach((c, i) => c.send(requests[i]!))
+      for (const [i, c] of connections.entries()) c.send(requests[i]!)
     }
     const onResponse = (c: Connection, res: Response): void => {
       r.completed++
@@ -250,7 +266,9 @@ function runBurst(job: BurstJob): Promise<JobResult> {
       settle()
     }
     for (let i = 0; i < job.n; i++) {
-      connections.push(new Connection(job.ports[i % job.ports.length]!, onConnect, onResponse, onError))
+      connections.push(
+        new Connection(job.ports[i % job.ports.length]!, onConnect, onResponse, onError),
+      )
     }
   })
 }

@@ -25,12 +25,15 @@ export async function startLoadGenerator(): Promise<LoadGenerator> {
   let nextId = 1
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   child.on('exit', (code, signal) => {
-    for (const p of pending.values()) p.reject(new Error(`load generator exited (${code ?? signal})`))
+    for (const p of pending.values())
+      p.reject(new Error(`load generator exited (${code ?? signal})`))
     pending.clear()
   })
   await new Promise<void>((resolve, reject) => {
     child.once('message', () => resolve())
-    child.once('exit', (code) => reject(new Error(`load generator exited during start-up (${code})`)))
+    child.once('exit', (code) =>
+      reject(new Error(`load generator exited during start-up (${code})`)),
+    )
   })
   child.on('message', (m: { id: number; result?: JobResult; error?: string }) => {
     const p = pending.get(m.id)

@@ -50,7 +50,7 @@ export function renderPage(title: string, cpu = true): string {
   const salt = cpu ? work(iterations) & 0 : 0
   let rows = ''
   for (let i = 0; i < ROWS; i++) {
-    rows += `<tr><td>${i + salt}</td><td>item-${(i * 7919) % 10007}</td><td>${'lorem ipsum dolor sit amet '.slice(0, 20 + (i % 7))}</td><td>${(i * 3.14159).toFixed(3)}</td></tr>\n`
+    rows += `<tr><td>${i + salt}</td><td>item-${(i * 7919) % 10007}</td><td>${'lorem ipsum dolor sit amet '.slice(0, 20 + (i % 7))}</td><td>${(i * Math.PI).toFixed(3)}</td></tr>\n`
   }
   return `<!doctype html><html><head><title>${title}</title></head><body><h1>${title}</h1><table>\n${rows}</table></body></html>\n`
 }

@@ -213,6 +213,11 @@ interface ServerState {
   handle: ClientHandle
   seq: number
   lastError: unknown
+  /**
+   * The error every call refused by the open breaker rejects with: built once per failure, not per
+   * call, since building an Error (its stack) was the largest cost of serving through an outage.
+   */
+  unavailable: StoreUnavailableError | undefined
 }
 
 const HOSTNAME = /^[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*\.?$/i
@@ -527,6 +532,7 @@ export class MemcachedStore implements CacheStore {
       port: Number(portText),
       seq: 0,
       lastError: undefined,
+      unavailable: undefined,
       breaker: new CircuitBreaker({
         failureThreshold: this.#config.failureThreshold,
         cooldownMs: this.#config.cooldownMs,
@@ -602,7 +608,8 @@ export class MemcachedStore implements CacheStore {
     if (this.#closed) return Promise.reject(new StoreClosedError('MemcachedStore'))
     const permit = state.breaker.acquire()
     if (permit === undefined) {
-      return Promise.reject(new StoreUnavailableError(state.address, state.lastError))
+      state.unavailable ??= new StoreUnavailableError(state.address, state.lastError)
+      return Promise.reject(state.unavailable)
     }
     state.seq = state.seq >= SEQUENCE_RESET_AT ? 1 : state.seq + 1
     const seq = state.seq
@@ -648,6 +655,7 @@ export class MemcachedStore implements CacheStore {
         // pipelined on the same connection) are one incident, not many.
         if (!this.#closed && handle.generation === state.handle.generation) {
           state.lastError = failure
+          state.unavailable = undefined
           state.breaker.failure(permit, failure)
           this.#rebuild(state, failure)
         }

@@ -1,0 +1,110 @@
+#!/usr/bin/env node
+// Runs the benchmarks under bench/ one after another and prints one Markdown report on stdout
+// (progress goes to stderr). `node scripts/bench.mjs http large` runs a subset; `--out FILE` also
+// writes the report to FILE. Each benchmark runs in its own process (node --import tsx), started
+// and, past its time limit, killed here by its pid; the benchmarks start and stop their own
+// memcached processes and children, bound to 127.0.0.1 only.
+import { spawn, spawnSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { cpus, loadavg, totalmem } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const BENCHES = [
+  { name: 'http', file: 'bench/http.ts', limitS: 180 },
+  { name: 'stampede', file: 'bench/stampede.ts', limitS: 180 },
+  { name: 'large', file: 'bench/large.ts', limitS: 180 },
+]
+
+const args = process.argv.slice(2)
+const names = []
+let outFile
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--out') outFile = args[++i]
+  else if (!args[i].startsWith('--')) names.push(args[i])
+}
+const selected = names.length ? BENCHES.filter((b) => names.includes(b.name)) : BENCHES
+const unknown = names.filter((n) => !BENCHES.some((b) => b.name === n))
+if (unknown.length) {
+  console.error(
+    `unknown benchmark(s): ${unknown.join(', ')}; choose from ${BENCHES.map((b) => b.name).join(', ')}`,
+  )
+  process.exit(2)
+}
+
+function run(bench) {
+  return new Promise((resolve) => {
+    const started = Date.now()
+    const child = spawn(process.execPath, ['--import', 'tsx', bench.file], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: {
+        ...process.env,
+        MEMCACHIER_SERVERS: '',
+        MEMCACHE_USERNAME: '',
+        MEMCACHIER_USERNAME: '',
+      },
+    })
+    let stdout = ''
+    child.stdout.setEncoding('utf8')
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk
+    })
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      child.kill('SIGTERM')
+      setTimeout(() => child.exitCode === null && child.kill('SIGKILL'), 5000).unref()
+    }, bench.limitS * 1000)
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ stdout, code, signal, timedOut, seconds: (Date.now() - started) / 1000 })
+    })
+  })
+}
+
+function version(cmd, argv) {
+  const r = spawnSync(cmd, argv, { encoding: 'utf8' })
+  return r.status === 0 ? r.stdout.trim().split('\n')[0] : 'unknown'
+}
+
+const started = Date.now()
+const loadBefore = loadavg()[0].toFixed(2)
+const sections = []
+let failed = 0
+for (const bench of selected) {
+  console.error(`[bench] running ${bench.file}`)
+  const r = await run(bench)
+  if (r.code !== 0 || r.timedOut) {
+    failed++
+    const why = r.timedOut
+      ? `timed out after ${bench.limitS} s`
+      : `exited with ${r.code ?? r.signal}`
+    sections.push(`## ${bench.name}: FAILED (${why})\n\n${r.stdout.trim()}`)
+  } else {
+    sections.push(r.stdout.trim())
+  }
+  console.error(`[bench] ${bench.file} done in ${r.seconds.toFixed(0)} s`)
+}
+
+const rev = version('git', ['-C', root, 'rev-parse', '--short', 'HEAD'])
+const dirty = spawnSync('git', ['-C', root, 'status', '--porcelain', 'src'], {
+  encoding: 'utf8',
+}).stdout.trim()
+  ? ' (src/ modified)'
+  : ''
+const header = [
+  '# express-ft-cache benchmarks',
+  '',
+  `${new Date().toISOString()} · commit ${rev}${dirty} · Node ${process.version} · ${version('memcached', ['-V'])} · ` +
+    `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} · ${Math.round(totalmem() / 2 ** 30)} GiB · total ${((Date.now() - started) / 1000).toFixed(0)} s`,
+  '',
+  `Load average (1 min) before: ${loadBefore}, after: ${loadavg()[0].toFixed(2)} (this run itself adds about 2).`,
+  '',
+  'Timings are only meaningful as ratios against the baseline measured in the same run: this is a shared, noisy machine.',
+]
+const report = `${[header.join('\n'), ...sections].join('\n\n')}\n`
+process.stdout.write(report)
+if (outFile) writeFileSync(outFile, report)
+process.exit(failed ? 1 : 0)
