@@ -1,3 +1,4 @@
+import { validateHeaderName, validateHeaderValue } from 'node:http'
 import type { HeaderList } from './http/headers.js'
 import { FORMAT_VERSION } from './key.js'
 
@@ -200,5 +201,23 @@ export function decodeEntry(value: Buffer | undefined): Entry | undefined {
     return r.done() ? entry : undefined
   } catch {
     return undefined
+  }
+}
+
+/**
+ * Whether Node will accept every stored header when serving the entry. A value planted in memcached
+ * (or written by a buggy store) with `\r\n` or a space in a name would make `res.setHeader` throw
+ * half-way, leaking the headers set before it onto the origin's response: treat it as a miss.
+ */
+export function isServable(entry: Entry): boolean {
+  if (entry.kind !== 'response') return true
+  try {
+    for (const [name, value] of entry.headers) {
+      validateHeaderName(name)
+      validateHeaderValue(name, value)
+    }
+    return true
+  } catch {
+    return false
   }
 }

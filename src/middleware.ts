@@ -2,7 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import type { Logger } from 'pino'
 import { type Captured, captureResponse, type Replier } from './capture.js'
-import { decodeEntry, type Entry, encodeEntry, type ResponseEntry } from './entry.js'
+import { decodeEntry, type Entry, encodeEntry, isServable, type ResponseEntry } from './entry.js'
 import { FAILED, StoreGuard } from './guard.js'
 import { isNotModified, NOT_MODIFIED_FIELDS } from './http/conditional.js'
 import { getStored, toStoredHeaders } from './http/headers.js'
@@ -360,7 +360,7 @@ export class CacheEngine {
     const log = reqLog(req)
     const raw = await this.guard.call('get', (s) => s.get(primary), deadline, log)
     if (raw === FAILED) return { failed: true, entry: undefined, entryKey: primary, varyNames: [] }
-    const entry = decodeEntry(raw)
+    const entry = servable(decodeEntry(raw))
     if (entry?.kind !== 'variants')
       return { failed: false, entry, entryKey: primary, varyNames: [] }
     // RFC 9111 §4.1: select the stored response whose varied request headers match this request's.
@@ -368,7 +368,7 @@ export class CacheEngine {
     const key = variantKey(primary, varyNames, varyValues(req, varyNames))
     const rawVariant = await this.guard.call('get', (s) => s.get(key), deadline, log)
     if (rawVariant === FAILED) return { failed: true, entry: undefined, entryKey: key, varyNames }
-    return { failed: false, entry: decodeEntry(rawVariant), entryKey: key, varyNames }
+    return { failed: false, entry: servable(decodeEntry(rawVariant)), entryKey: key, varyNames }
   }
 
   /** Sends the handler's way with capture armed, storing the result if it is cacheable. */
@@ -757,10 +757,21 @@ export class CacheEngine {
 
   async close(): Promise<void> {
     this.closed = true
-    await this.settled()
-    await this.config.store.close?.()
+    // Store calls end on unref'd deadline timers; hold the loop open while we wait for them, or a
+    // process awaiting close() could exit silently under the caller (memjs requests that never
+    // settle after a server-side close leave nothing else alive).
+    const keepAlive = setInterval(() => undefined, 1000)
+    try {
+      await this.settled()
+      await this.config.store.close?.()
+    } finally {
+      clearInterval(keepAlive)
+    }
   }
 }
+
+const servable = (entry: Entry | undefined): Entry | undefined =>
+  entry !== undefined && isServable(entry) ? entry : undefined
 
 function reqLog(req: Request): Logger | undefined {
   return (req as Request & { log?: Logger }).log

@@ -68,6 +68,8 @@ export interface TrafficReport {
   hits: number
   /** Responses by `X-Cache` value ('none' when absent). */
   outcomes: Record<string, number>
+  /** The first few wrong, 5xx or failed requests, described, for assertion messages. */
+  problems: string[]
 }
 
 export interface TrafficOptions {
@@ -100,6 +102,7 @@ export async function runTraffic(
     maxMs: 0,
     hits: 0,
     outcomes: {},
+    problems: [],
   }
   const pathOf = options.path ?? ((i: number) => `/item/${i % keys}`)
   const expect = options.expect ?? bodyFor
@@ -123,12 +126,18 @@ export async function runTraffic(
           ok = false
         }
         const outcome = r.headers.get('x-cache')
+        if (!ok && report.problems.length < 5) {
+          report.problems.push(
+            `${path}: ${r.status} ${r.headers.get('cache-status') ?? outcome} ${JSON.stringify(body.slice(0, 80))}`,
+          )
+        }
         if (outcome === 'HIT') report.hits++
         const name = outcome ?? 'none'
         report.outcomes[name] = (report.outcomes[name] ?? 0) + 1
         options.observe?.(path, outcome, ms, ok)
-      } catch {
+      } catch (error) {
         report.failed++
+        if (report.problems.length < 5) report.problems.push(`${path}: ${String(error)}`)
       }
       report.maxMs = Math.max(report.maxMs, performance.now() - started)
     }
@@ -147,6 +156,7 @@ export function mergeReports(...reports: TrafficReport[]): TrafficReport {
     maxMs: 0,
     hits: 0,
     outcomes: {},
+    problems: [],
   }
   for (const r of reports) {
     out.requests += r.requests
@@ -156,6 +166,7 @@ export function mergeReports(...reports: TrafficReport[]): TrafficReport {
     out.maxMs = Math.max(out.maxMs, r.maxMs)
     out.hits += r.hits
     for (const [k, v] of Object.entries(r.outcomes)) out.outcomes[k] = (out.outcomes[k] ?? 0) + v
+    out.problems.push(...r.problems.slice(0, Math.max(0, 5 - out.problems.length)))
   }
   return out
 }
