@@ -7,7 +7,14 @@ import assert from 'node:assert/strict'
 import { after, before, it } from 'node:test'
 import { forEachExpress } from '../helpers/express.js'
 import { type MemcachedProcess, startMemcached } from '../helpers/memcached.js'
-import { runTraffic, trafficApp } from '../helpers/traffic.js'
+import {
+  mergeReports,
+  recordFaultRow,
+  runTraffic,
+  type TrafficApp,
+  type TrafficReport,
+  trafficApp,
+} from '../helpers/traffic.js'
 
 const ORIGIN_MS = 20
 const DEADLINE_MS = 100
@@ -23,75 +30,80 @@ after(async () => {
   await mc.stop()
 })
 
-forEachExpress('memcached outages', (express) => {
+/** Every request of the report was answered correctly, within the bound. */
+function assertCorrect(report: TrafficReport): void {
+  assert.deepEqual([report.wrong, report.errors5xx, report.failed], [0, 0, 0])
+  assert.ok(report.maxMs < BOUND, `max ${report.maxMs} ms`)
+}
+
+/** Sends small rounds of traffic until hits come back (bounded); asserts they did. */
+async function untilHitsResume(app: TrafficApp): Promise<TrafficReport> {
+  const rounds: TrafficReport[] = []
+  for (let i = 0; i < 40; i++) {
+    const r = await runTraffic(app.url, 20, 5)
+    assertCorrect(r)
+    rounds.push(r)
+    if (r.hits > 0) return mergeReports(...rounds)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  assert.fail('hits resume after the fault, without restarting the app')
+}
+
+const start = (express: Parameters<typeof trafficApp>[0]) =>
+  trafficApp(
+    express,
+    { servers: mc.address, cooldown: '500ms' },
+    { timeout: DEADLINE_MS / 1000 },
+    ORIGIN_MS,
+  )
+
+forEachExpress('memcached outages', (express, major) => {
   it('refusing connections: correct 200s, then hits again after restart', async (t) => {
-    const app = await trafficApp(
-      express,
-      { servers: mc.address, cooldown: '500ms' },
-      { timeout: DEADLINE_MS / 1000 },
-      ORIGIN_MS,
-    )
+    const app = await start(express)
     t.after(() => app.close())
     await runTraffic(app.url, 40, 5)
     await mc.stop()
     const down = await runTraffic(app.url, 200, 5)
-    assert.deepEqual([down.wrong, down.errors5xx, down.failed], [0, 0, 0])
-    assert.ok(down.maxMs < BOUND, `max ${down.maxMs} ms`)
+    assertCorrect(down)
     await mc.restart()
-    let hits = 0
-    for (let i = 0; i < 40 && hits === 0; i++) {
-      const r = await runTraffic(app.url, 20, 5)
-      assert.deepEqual([r.wrong, r.errors5xx, r.failed], [0, 0, 0])
-      hits = r.hits
-      await new Promise((r) => setTimeout(r, 100))
-    }
-    assert.ok(hits > 0, 'hits resume after memcached is back, without restarting the app')
+    const recovery = await untilHitsResume(app)
+    recordFaultRow(
+      `single server refusing, then restarted (express ${major})`,
+      mergeReports(down, recovery),
+    )
   })
 
   it('paused with SIGSTOP: every request completes within origin + deadline + slack', async (t) => {
-    const app = await trafficApp(
-      express,
-      { servers: mc.address, cooldown: '500ms' },
-      { timeout: DEADLINE_MS / 1000 },
-      ORIGIN_MS,
-    )
+    const app = await start(express)
     t.after(() => app.close())
     await runTraffic(app.url, 40, 5)
     await mc.pause()
+    let paused: TrafficReport
     try {
-      const paused = await runTraffic(app.url, 200, 5, 20)
-      assert.deepEqual([paused.wrong, paused.errors5xx, paused.failed], [0, 0, 0])
-      assert.ok(paused.maxMs < BOUND, `max ${paused.maxMs} ms with a paused server`)
+      paused = await runTraffic(app.url, 200, 5, 20)
+      assertCorrect(paused)
     } finally {
       await mc.resume()
     }
-    let hits = 0
-    for (let i = 0; i < 40 && hits === 0; i++) {
-      hits = (await runTraffic(app.url, 20, 5)).hits
-      await new Promise((r) => setTimeout(r, 100))
-    }
-    assert.ok(hits > 0, 'hits resume after SIGCONT')
+    const recovery = await untilHitsResume(app)
+    recordFaultRow(
+      `single server paused (SIGSTOP), resumed (express ${major})`,
+      mergeReports(paused, recovery),
+    )
   })
 
   it('killed and restarted mid-load: no wrong body, no 5xx, hits resume', async (t) => {
-    const app = await trafficApp(
-      express,
-      { servers: mc.address, cooldown: '500ms' },
-      { timeout: DEADLINE_MS / 1000 },
-      ORIGIN_MS,
-    )
+    const app = await start(express)
     t.after(() => app.close())
     const load = runTraffic(app.url, 600, 10, 10)
     await new Promise((r) => setTimeout(r, 150))
     await mc.restart()
     const during = await load
-    assert.deepEqual([during.wrong, during.errors5xx, during.failed], [0, 0, 0])
-    assert.ok(during.maxMs < BOUND, `max ${during.maxMs} ms`)
-    let hits = 0
-    for (let i = 0; i < 40 && hits === 0; i++) {
-      hits = (await runTraffic(app.url, 20, 5)).hits
-      await new Promise((r) => setTimeout(r, 100))
-    }
-    assert.ok(hits > 0)
+    assertCorrect(during)
+    const recovery = await untilHitsResume(app)
+    recordFaultRow(
+      `single server killed + restarted mid-load (express ${major})`,
+      mergeReports(during, recovery),
+    )
   })
 })
