@@ -23,31 +23,22 @@ import {
   type TrafficReport,
   trafficApp,
 } from '../helpers/traffic.js'
-import { blackhole, keyOf, openFds, trackEscapes } from './tools.js'
+import {
+  assertClean,
+  blackhole,
+  DEADLINE_MS,
+  keyOf,
+  ORIGIN_MS,
+  openFds,
+  trackEscapes,
+} from './tools.js'
 
 const express = EXPRESS_VERSIONS[0]!.express
-const ORIGIN_MS = 20
-const DEADLINE_MS = 100
-/** Generous: a loaded 2-core runner is noisy. The point is "bounded", not "fast". */
-const SLACK_MS = 2500
-const BOUND_MS = ORIGIN_MS + DEADLINE_MS + SLACK_MS
 const PATHS = Array.from({ length: 60 }, (_, i) => `/item/${i}`)
 /** How long traffic runs under the fault (at least; until a `during` action has finished too). */
 const FAULT_MS = 1500
 /** Share of requests for keys on healthy servers that must be hits while the fault lasts. */
 const HEALTHY_HIT_RATIO = 0.85
-
-function assertClean(r: TrafficReport, what: string, bound = BOUND_MS): void {
-  assert.deepEqual(
-    { wrong: r.wrong, errors5xx: r.errors5xx, failed: r.failed },
-    { wrong: 0, errors5xx: 0, failed: 0 },
-    `${what}: every request answered with its own body, no 5xx (${JSON.stringify(r.outcomes)}) ${r.problems.join('; ')}`,
-  )
-  assert.ok(
-    r.maxMs < bound,
-    `${what}: slowest request ${Math.round(r.maxMs)} ms (bound ${bound} ms)`,
-  )
-}
 
 /** Requests until one pass over `paths` is (almost) all hits; returns the traffic it took. */
 async function untilHits(

@@ -30,31 +30,24 @@ import {
   type TrafficReport,
   trafficApp,
 } from '../helpers/traffic.js'
-import { holdConnectionSlots, keyOf, trackEscapes, watchEvictions } from './tools.js'
+import {
+  assertClean,
+  BOUND_MS,
+  DEADLINE_MS,
+  holdConnectionSlots,
+  keyOf,
+  ORIGIN_MS,
+  SLACK_MS,
+  trackEscapes,
+  watchEvictions,
+} from './tools.js'
 
 const express = EXPRESS_VERSIONS[0]!.express
-const ORIGIN_MS = 20
-const DEADLINE_MS = 100
-/** Generous: a loaded 2-core runner is noisy. The point is "bounded", not "fast". */
-const SLACK_MS = 2500
-const BOUND_MS = ORIGIN_MS + DEADLINE_MS + SLACK_MS
 /** Moving megabyte bodies through a starved CPU takes longer; a hang would still take 5-10 s. */
 const BIG_BOUND_MS = BOUND_MS + 1000
 /** How long traffic runs under a fault. */
 const FAULT_MS = 1500
 const ITEMS = Array.from({ length: 30 }, (_, i) => `/item/${i}`)
-
-function assertClean(r: TrafficReport, what: string, bound = BOUND_MS): void {
-  assert.deepEqual(
-    { wrong: r.wrong, errors5xx: r.errors5xx, failed: r.failed },
-    { wrong: 0, errors5xx: 0, failed: 0 },
-    `${what}: every request answered with its own body, no 5xx (${JSON.stringify(r.outcomes)}) ${r.problems.join('; ')}`,
-  )
-  assert.ok(
-    r.maxMs < bound,
-    `${what}: slowest request ${Math.round(r.maxMs)} ms (bound ${bound} ms)`,
-  )
-}
 
 /** Traffic over `paths` for `ms`, and on while `more()` (when given) says so. */
 function timedTraffic(

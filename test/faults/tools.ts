@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict'
 /**
  * Fault tools shared by the app-level fault tests: connection-slot holders, a true blackhole, an
  * eviction watcher, file-descriptor counts, and an escape check. Not a test file.
@@ -7,6 +8,26 @@ import { createConnection, type Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { primaryKey } from '../../src/key.js'
 import type { MemcachedProcess } from '../helpers/memcached.js'
+import type { TrafficReport } from '../helpers/traffic.js'
+
+export const ORIGIN_MS = 20
+export const DEADLINE_MS = 100
+/** Generous: a loaded 2-core runner is noisy. The point is "bounded", not "fast". */
+export const SLACK_MS = 2500
+export const BOUND_MS = ORIGIN_MS + DEADLINE_MS + SLACK_MS
+
+/** Every request answered with its own body, no 5xx, none slower than `bound`. */
+export function assertClean(r: TrafficReport, what: string, bound = BOUND_MS): void {
+  assert.deepEqual(
+    { wrong: r.wrong, errors5xx: r.errors5xx, failed: r.failed },
+    { wrong: 0, errors5xx: 0, failed: 0 },
+    `${what}: every request answered with its own body, no 5xx (${JSON.stringify(r.outcomes)}) ${r.problems.join('; ')}`,
+  )
+  assert.ok(
+    r.maxMs < bound,
+    `${what}: slowest request ${Math.round(r.maxMs)} ms (bound ${bound} ms)`,
+  )
+}
 
 /** The primary key the app stores `path` under (host 127.0.0.1, no query, no custom key part). */
 export function keyOf(prefix: string, path: string, custom?: string): string {
