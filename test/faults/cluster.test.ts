@@ -15,14 +15,7 @@ import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { EXPRESS_VERSIONS } from '../helpers/express.js'
 import { type MemcachedProcess, startMemcached } from '../helpers/memcached.js'
-import {
-  mergeReports,
-  recordFaultRow,
-  runTraffic,
-  type TrafficApp,
-  type TrafficReport,
-  trafficApp,
-} from '../helpers/traffic.js'
+import { mergeReports, recordFaultRow, runTraffic, trafficApp } from '../helpers/traffic.js'
 import {
   assertClean,
   blackhole,
@@ -31,6 +24,7 @@ import {
   ORIGIN_MS,
   openFds,
   trackEscapes,
+  untilHits,
 } from './tools.js'
 
 const express = EXPRESS_VERSIONS[0]!.express
@@ -39,30 +33,6 @@ const PATHS = Array.from({ length: 60 }, (_, i) => `/item/${i}`)
 const FAULT_MS = 1500
 /** Share of requests for keys on healthy servers that must be hits while the fault lasts. */
 const HEALTHY_HIT_RATIO = 0.85
-
-/** Requests until one pass over `paths` is (almost) all hits; returns the traffic it took. */
-async function untilHits(
-  app: TrafficApp,
-  paths: readonly string[],
-  what: string,
-  ratio = 0.9,
-): Promise<TrafficReport> {
-  const reports: TrafficReport[] = []
-  const started = Date.now()
-  for (;;) {
-    const r = await runTraffic(app.url, paths.length, paths.length, 10, { path: (i) => paths[i]! })
-    reports.push(r)
-    assertClean(r, what, what.endsWith('warm-up') ? Number.POSITIVE_INFINITY : undefined)
-    if (r.hits >= ratio * paths.length) return mergeReports(...reports)
-    if (Date.now() - started > 15_000) {
-      assert.fail(
-        `${what}: no hits after 15 s (last pass ${r.hits}/${paths.length}, ${JSON.stringify(r.outcomes)})`,
-      )
-    }
-    await app.cache.settled()
-    await sleep(100)
-  }
-}
 
 interface Fault {
   /** Applied before the fault traffic starts. */

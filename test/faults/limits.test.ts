@@ -39,6 +39,7 @@ import {
   ORIGIN_MS,
   SLACK_MS,
   trackEscapes,
+  untilHits,
   watchEvictions,
 } from './tools.js'
 
@@ -64,34 +65,6 @@ function timedTraffic(
     stop: () => Date.now() > stopAt && !more(),
     ...extra,
   })
-}
-
-/** Requests until one pass over `paths` is (almost) all hits; returns the traffic it took. */
-async function untilHits(
-  app: TrafficApp,
-  paths: readonly string[],
-  what: string,
-  extra: TrafficOptions = {},
-  ratio = 0.9,
-): Promise<TrafficReport> {
-  const reports: TrafficReport[] = []
-  const started = Date.now()
-  for (;;) {
-    const r = await runTraffic(app.url, paths.length, paths.length, 10, {
-      path: (i) => paths[i]!,
-      ...extra,
-    })
-    reports.push(r)
-    assertClean(r, what, what.endsWith('warm-up') ? Number.POSITIVE_INFINITY : undefined)
-    if (r.hits >= ratio * paths.length) return mergeReports(...reports)
-    if (Date.now() - started > 15_000) {
-      assert.fail(
-        `${what}: no hits after 15 s (last pass ${r.hits}/${paths.length}, ${JSON.stringify(r.outcomes)})`,
-      )
-    }
-    await app.cache.settled()
-    await sleep(100)
-  }
 }
 
 const sized = new Map<string, string>()

@@ -1,14 +1,20 @@
-import assert from 'node:assert/strict'
 /**
- * Fault tools shared by the app-level fault tests: connection-slot holders, a true blackhole, an
- * eviction watcher, file-descriptor counts, and an escape check. Not a test file.
+ * Fault tools shared by the app-level fault tests: bounds and assertions, connection-slot holders, a
+ * true blackhole, an eviction watcher, file-descriptor counts, and an escape check. Not a test file.
  */
+import assert from 'node:assert/strict'
 import { readdirSync } from 'node:fs'
 import { createConnection, type Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { primaryKey } from '../../src/key.js'
 import type { MemcachedProcess } from '../helpers/memcached.js'
-import type { TrafficReport } from '../helpers/traffic.js'
+import {
+  mergeReports,
+  runTraffic,
+  type TrafficApp,
+  type TrafficOptions,
+  type TrafficReport,
+} from '../helpers/traffic.js'
 
 export const ORIGIN_MS = 20
 export const DEADLINE_MS = 100
@@ -196,5 +202,33 @@ export function trackEscapes(): { readonly escaped: unknown[]; dispose(): void }
       process.off('unhandledRejection', onRejection)
       process.off('uncaughtException', onException)
     },
+  }
+}
+
+/** Requests until one pass over `paths` is (almost) all hits; returns the traffic it took. */
+export async function untilHits(
+  app: TrafficApp,
+  paths: readonly string[],
+  what: string,
+  extra: TrafficOptions = {},
+  ratio = 0.9,
+): Promise<TrafficReport> {
+  const reports: TrafficReport[] = []
+  const started = Date.now()
+  for (;;) {
+    const r = await runTraffic(app.url, paths.length, paths.length, 10, {
+      path: (i) => paths[i]!,
+      ...extra,
+    })
+    reports.push(r)
+    assertClean(r, what, what.endsWith('warm-up') ? Number.POSITIVE_INFINITY : undefined)
+    if (r.hits >= ratio * paths.length) return mergeReports(...reports)
+    if (Date.now() - started > 15_000) {
+      assert.fail(
+        `${what}: no hits after 15 s (last pass ${r.hits}/${paths.length}, ${JSON.stringify(r.outcomes)})`,
+      )
+    }
+    await app.cache.settled()
+    await sleep(100)
   }
 }
