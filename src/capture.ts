@@ -17,8 +17,15 @@ export interface Captured {
 export type HeadDecision = 'keep' | 'skip' | 'divert'
 
 export interface CaptureHooks {
+  /** Read at every chunk, so a route adopted after capture started can still change it. */
   readonly maxBytes: number
   onHead(status: number, headers: OutgoingHttpHeaders): HeadDecision
+  /**
+   * After a kept head went out: the headers as finally sent. Middleware mounted before the cache
+   * may add fields inside writeHead (on-headers: session cookies, `private`); return false when
+   * those make the response unstorable, and nothing more is buffered.
+   */
+  afterHead(headers: OutgoingHttpHeaders): boolean
   /**
    * Called once. Normally after 'finish' (the response is out, so storing never delays it) or
    * 'close' (aborted). For a diverted response it is called when the handler ends, before anything was
@@ -37,12 +44,9 @@ export type Replier = (
 type Callback = (error?: Error | null) => void
 type Chunk = string | Uint8Array
 
+/** Always a copy: a handler may legally refill its buffer once a write has been flushed. */
 const toBuffer = (chunk: Chunk, encoding: BufferEncoding | undefined): Buffer =>
-  typeof chunk === 'string'
-    ? Buffer.from(chunk, encoding ?? 'utf8')
-    : Buffer.isBuffer(chunk)
-      ? chunk
-      : Buffer.from(chunk)
+  typeof chunk === 'string' ? Buffer.from(chunk, encoding ?? 'utf8') : Buffer.from(chunk)
 
 /**
  * Records status, headers and body however the handler writes them: res.send/json, write + end,
@@ -115,7 +119,12 @@ export function captureResponse(res: ServerResponse, hooks: CaptureHooks): void 
       keep = false
       chunks.length = 0
     }
-    return origWriteHead.call(this, code, message)
+    const sent = origWriteHead.call(this, code, message)
+    if (keep && !hooks.afterHead(res.getHeaders())) {
+      keep = false
+      chunks.length = 0
+    }
+    return sent
   } as ServerResponse['writeHead']
 
   res.write = function write(this: ServerResponse, chunk: Chunk, ...rest: unknown[]) {
@@ -150,6 +159,9 @@ export function captureResponse(res: ServerResponse, hooks: CaptureHooks): void 
 
   res.once('finish', () => finish(true))
   res.once('close', () => finish(res.writableFinished))
+  // The client may have gone while the cache was still reading the store: 'close' has fired
+  // already and will not fire again, so settle now (this releases locks and waiters).
+  if (res.destroyed || res.socket?.destroyed === true) queueMicrotask(() => finish(false))
 }
 
 function applyHeaders(

@@ -80,6 +80,8 @@ function formEncode(bytes: Buffer): string {
 
 /** What identifies a resource before content negotiation: host, path, query and the custom part. */
 export interface ResourceId {
+  /** 'http' or 'https' (req.protocol, which honours `trust proxy`); absent means 'http'. */
+  readonly scheme?: string
   readonly host: string
   readonly path: string
   readonly query: string
@@ -90,6 +92,8 @@ export function resourceId(req: Request, custom: string | undefined): ResourceId
   const url = req.originalUrl || req.url || '/'
   const q = url.indexOf('?')
   return {
+    // An http→https redirect must never answer https requests (RFC 9110 §4.2: distinct origins).
+    scheme: req.protocol,
     // req.hostname honours `trust proxy`: an untrusted X-Forwarded-Host never reaches the key.
     host: (req.hostname || '').toLowerCase(),
     path: q === -1 ? url : url.slice(0, q),
@@ -104,7 +108,7 @@ export function resourceId(req: Request, custom: string | undefined): ResourceId
  * key, and SHA-256 keeps any URL within memcached's 250-byte key limit.
  */
 export function primaryKey(prefix: string, id: ResourceId): string {
-  return `${prefix}:${FORMAT_VERSION}:${hash([id.host, id.path, id.query, id.custom ?? null])}`
+  return `${prefix}:${FORMAT_VERSION}:${hash([id.scheme ?? 'http', id.host, id.path, id.query, id.custom ?? null])}`
 }
 
 /** The request's normalised values of the given (sorted, lower-case) header names. */

@@ -36,6 +36,8 @@ export interface ResponseCache extends RequestHandler {
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 /** RFC 5861 §4: stale-if-error covers these statuses (and a thrown error, which Express turns into a 500). */
 const STALE_IF_ERROR = new Set([500, 502, 503, 504])
+/** Fields of the render's own response that a 304 answering its client keeps. */
+const PER_RESPONSE_FIELDS = new Set(['set-cookie', 'x-cache', 'cache-status'])
 
 /** How a request that goes to the handler relates to the cache. */
 interface Render {
@@ -55,6 +57,8 @@ interface Render {
   verdict: Verdict | undefined
   /** Set when a route-level `cache.route()` took this request over from the app-level middleware. */
   abandoned: boolean
+  /** Why the handler's output is held back: a 5xx replaced by the stale copy, or a 304 to answer. */
+  divert?: 'stale' | 'conditional'
 }
 
 interface Lookup {
@@ -74,7 +78,7 @@ export class CacheEngine {
   /** In-process single flights, by entry key. */
   private readonly flights = new Map<string, Flight>()
   /** Entry keys this process is regenerating right now: their other requests get the stale copy. */
-  private readonly regenerating = new Set<string>()
+  private readonly regenerating = new Map<string, number>()
   private readonly pending = new Set<Promise<unknown>>()
   private readonly kRender = Symbol('express-ft-cache.render')
   private closed = false
@@ -157,7 +161,9 @@ export class CacheEngine {
       if (now < entry.staleAt) return this.serve(req, res, entry, 'HIT')
       if (now < entry.graceUntil) {
         // HEAD cannot regenerate a GET body, and only-if-cached must not reach the origin.
-        if (!isGet || directives.onlyIfCached || this.regenerating.has(found.entryKey)) {
+        // A regeneration older than its lock is presumed hung: the lock has expired, so compete again.
+        const regenStarted = this.regenerating.get(found.entryKey) ?? Number.NEGATIVE_INFINITY
+        if (!isGet || directives.onlyIfCached || now - regenStarted < route.lockTtlS * 1000) {
           return this.serve(req, res, entry, 'STALE')
         }
         const lock = await acquireLock(
@@ -172,7 +178,7 @@ export class CacheEngine {
         if (fresher !== undefined) return this.serve(req, res, fresher.entry, 'HIT')
         // This request won the fleet-wide lock: it renders; everyone else keeps getting the stale copy.
         this.mark(req, res, 'MISS', 'fwd=stale')
-        this.regenerating.add(found.entryKey)
+        this.regenerating.set(found.entryKey, Date.now())
         this.render(req, res, {
           route,
           primary,
@@ -204,7 +210,7 @@ export class CacheEngine {
       this.render(req, res, { route, primary, store: true, markPass: false, fallback })
       return true
     }
-    return this.coldMiss(req, res, route, primary, found, fallback)
+    return this.coldMiss(req, res, route, primary, found, fallback, deadline)
   }
 
   /**
@@ -218,6 +224,8 @@ export class CacheEngine {
     primary: string,
     found: Lookup,
     fallback: ResponseEntry | undefined,
+    /** The request's read deadline: taking the lock shares it. Polling is bounded by waitTimeout. */
+    deadline: number,
   ): Promise<boolean> {
     const entryKey = found.entryKey
     const local = this.flights.get(entryKey)
@@ -247,15 +255,11 @@ export class CacheEngine {
     }
     // With the store failing, coalesce in this process only and let the handler answer.
     if (found.failed) return lead(undefined)
-    const first = await acquireLock(
-      this.guard,
-      entryKey,
-      route.lockTtlS,
-      Date.now() + this.config.timeoutMs,
-      reqLog(req),
-    )
+    const first = await acquireLock(this.guard, entryKey, route.lockTtlS, deadline, reqLog(req))
     if (first === 'failed') return lead(undefined)
-    if (first !== 'lost') return this.leadUnlessStored(req, res, primary, first, flight, lead)
+    if (first !== 'lost') {
+      return this.leadUnlessStored(req, res, primary, first, flight, lead, deadline)
+    }
 
     // Another process renders: poll for its result. Each round re-reads the entry, then tries the
     // lock again, so a leader that failed or died is replaced by exactly one new leader.
@@ -282,7 +286,10 @@ export class CacheEngine {
         reqLog(req),
       )
       if (retry === 'failed') break
-      if (retry !== 'lost') return this.leadUnlessStored(req, res, primary, retry, flight, lead)
+      if (retry !== 'lost') {
+        const round = Date.now() + this.config.timeoutMs
+        return this.leadUnlessStored(req, res, primary, retry, flight, lead, round)
+      }
     }
     flight.resolve(null)
     this.mark(req, res, 'MISS', 'fwd=miss; detail=wait-timeout')
@@ -316,13 +323,9 @@ export class CacheEngine {
     lock: Lock,
     flight: Flight,
     lead: (lock: Lock) => true,
+    deadline: number,
   ): Promise<boolean> {
-    const fresher = await this.freshAfterLock(
-      req,
-      primary,
-      lock,
-      Date.now() + this.config.timeoutMs,
-    )
+    const fresher = await this.freshAfterLock(req, primary, lock, deadline)
     if (fresher === undefined) return lead(lock)
     const names = fresher.found.varyNames
     flight.resolve({ entry: fresher.entry, varyNames: names, varyValues: varyValues(req, names) })
@@ -414,9 +417,36 @@ export class CacheEngine {
     const authorized = req.headers.authorization !== undefined
     const noStore = requestDirectives(req.headers).noStore
     const regenKey = init.entryKey
+    const maxValueBytes = this.maxValueBytes()
+    let headStatus = 200
+    /** Re-judges with the headers as finally sent; settles as uncacheable when they refuse storage. */
+    const stillStorable = (headers: OutgoingHttpHeaders): boolean => {
+      if (state.verdict?.store !== true || state.abandoned) return false
+      const final = judgeResponse(
+        headStatus,
+        headers,
+        { authorized, noStore },
+        state.route,
+        Date.now(),
+      )
+      if (!final.store) {
+        state.verdict = final
+        this.settleUncacheable(state, final.transient)
+        return false
+      }
+      // A Vary added late (by middleware mounted before the cache) still selects variants.
+      state.verdict = {
+        ...state.verdict,
+        vary: [...new Set([...state.verdict.vary, ...final.vary])].sort(),
+      }
+      return true
+    }
     captureResponse(res, {
-      maxBytes: Math.min(init.route.maxBodySize, this.maxValueBytes()),
+      get maxBytes() {
+        return Math.min(state.route.maxBodySize, maxValueBytes)
+      },
       onHead: (status, headers) => {
+        headStatus = status
         if (state.abandoned) return 'skip'
         if (
           status >= 500 &&
@@ -424,28 +454,43 @@ export class CacheEngine {
           state.fallback !== undefined &&
           Date.now() < state.fallback.errorUntil
         ) {
+          state.divert = 'stale'
           return 'divert'
         }
         state.verdict = state.store
           ? judgeResponse(status, headers, { authorized, noStore }, state.route, Date.now())
           : { store: false, reason: 'not storing', transient: true }
+        // The client's own condition, set aside so the handler rendered in full (see above).
+        const notModified =
+          state.conditional !== undefined &&
+          status === 200 &&
+          isNotModified(state.conditional, toStoredHeaders(headers, new Set()))
+        if (notModified) state.divert = 'conditional'
         if (!state.verdict.store) {
           // Release waiters now, not after the body: they run their own handlers (never this response).
           this.settleUncacheable(state, state.verdict.transient)
-          return 'skip'
+          return notModified ? 'divert' : 'skip'
         }
         // RFC 9211 §2.4: what the origin answered. ("stored" is not claimed: the write comes later.)
         const cacheStatus = res.getHeader('cache-status')
         if (typeof cacheStatus === 'string')
           res.setHeader('cache-status', `${cacheStatus}; fwd-status=${status}`)
-        if (state.conditional !== undefined && status === 200) {
-          const stored = toStoredHeaders(headers, state.verdict.drop)
-          if (isNotModified(state.conditional, stored)) return 'divert'
-        }
-        return 'keep'
+        return notModified ? 'divert' : 'keep'
       },
+      afterHead: stillStorable,
       onDone: (captured, reply) => {
         if (regenKey !== undefined) this.regenerating.delete(regenKey)
+        if (reply !== undefined && state.divert === 'conditional') {
+          // Answer the condition from the handler's own headers (its Set-Cookie included), whether
+          // or not the response can be stored; then check what the head finally carried.
+          const notModified: OutgoingHttpHeaders = {}
+          for (const [name, value] of Object.entries(captured.headers)) {
+            if (NOT_MODIFIED_FIELDS.has(name) || PER_RESPONSE_FIELDS.has(name))
+              notModified[name] = value
+          }
+          reply(304, notModified, undefined)
+          if (!stillStorable(res.getHeaders())) return
+        }
         this.finishRender(req, res, state, captured, reply)
       },
     })
@@ -459,7 +504,7 @@ export class CacheEngine {
     reply: Replier | undefined,
   ): void {
     const verdict = state.verdict
-    if (reply !== undefined && verdict?.store !== true) {
+    if (reply !== undefined && state.divert === 'stale') {
       // A 5xx diverted in favour of the stale copy (RFC 5861 stale-if-error). The lock stays held,
       // so a failing origin is retried at most once per lockTtl while the stale copy keeps serving.
       this.settleUncacheable(state, true, false)
@@ -488,8 +533,6 @@ export class CacheEngine {
     const values = varyValues(req, names)
     state.flight?.resolve({ entry, varyNames: names, varyValues: values })
     state.flight = undefined
-    if (reply !== undefined)
-      this.serveWith(req, res, entry, 'MISS', 'fwd=miss; stored', reply, state.conditional)
     this.track(this.write(state, entry, names, values))
   }
 

@@ -627,3 +627,131 @@ forEachExpress('compression (both mount orders)', (express) => {
     })
   }
 })
+
+forEachExpress('review findings: late headers, schemes, conditions, buffers', (express) => {
+  it('a private or Set-Cookie added inside writeHead by earlier middleware is never shared', async (t) => {
+    const cache = cacheOn(mc)
+    t.after(() => cache.close())
+    const app = express()
+    // What express-session and on-headers do: add fields at the moment the head is written.
+    app.use((req, res, next) => {
+      const writeHead = res.writeHead
+      res.writeHead = function (this: typeof res, ...args: unknown[]) {
+        const user = req.headers['x-user']
+        if (user === 'alice') res.setHeader('cache-control', 'private')
+        if (user === 'bob') res.setHeader('set-cookie', 'sid=bob')
+        return writeHead.apply(this, args as never)
+      } as typeof res.writeHead
+      next()
+    })
+    app.use(cache)
+    app.get('/account', (req, res) => {
+      res.send(`account of ${req.headers['x-user'] ?? 'nobody'}`)
+    })
+    for (const user of ['alice', 'bob']) {
+      await request(app).get('/account').set('x-user', user)
+      await cache.settled()
+      const other = await request(app).get('/account').set('x-user', 'carol')
+      assert.equal(other.text, 'account of carol', `${user}'s page never reaches carol`)
+      await cache.settled()
+    }
+  })
+
+  it('http and https are separate entries', async (t) => {
+    const { app, cache } = setup(
+      express,
+      {},
+      (app) => {
+        app.set('trust proxy', true)
+        app.get('/', (req, res) => {
+          if (req.protocol === 'http') res.redirect(301, `https://${req.hostname}/`)
+          else res.send('secure home')
+        })
+      },
+      t,
+    )
+    await twice(app, cache, '/', { 'x-forwarded-proto': 'http' })
+    const https = await request(app).get('/').set('x-forwarded-proto', 'https')
+    assert.equal(https.status, 200, 'the cached http→https redirect never answers https')
+    assert.equal(https.text, 'secure home')
+  })
+
+  it('answers a matching condition with 304 even when the response is not stored', async (t) => {
+    const { app } = setup(
+      express,
+      { maxBodySize: 1000 },
+      (app) => {
+        app.get('/large', (_req, res) => {
+          res.set('etag', '"L"').send('x'.repeat(5000))
+        })
+        app.get('/mine', (_req, res) => {
+          res.set('etag', '"M"').set('cache-control', 'private').send('mine')
+        })
+      },
+      t,
+    )
+    for (let i = 0; i < 2; i++) {
+      const large = await request(app).get('/large').set('if-none-match', '"L"').timeout(5000)
+      assert.equal(large.status, 304)
+      const mine = await request(app).get('/mine').set('if-none-match', '"M"').timeout(5000)
+      assert.equal(mine.status, 304)
+    }
+  })
+
+  it('keeps the renderer its own cookie on a 304, with stripSetCookie', async (t) => {
+    const { app } = setup(
+      express,
+      { stripSetCookie: true },
+      (app) => {
+        app.get('/welcome', (_req, res) => {
+          res.cookie('visitor', 'v1').set('etag', '"W"').send('welcome')
+        })
+      },
+      t,
+    )
+    const r = await request(app).get('/welcome').set('if-none-match', '"W"')
+    assert.equal(r.status, 304)
+    assert.match(String(r.headers['set-cookie']), /visitor=v1/)
+  })
+
+  it('stores what was written even when the handler reuses its buffer', async (t) => {
+    const { app, cache } = setup(
+      express,
+      {},
+      (app) => {
+        app.get('/reuse', async (_req, res) => {
+          // Legal Node usage: refill the buffer once the previous write has been flushed.
+          const buf = Buffer.alloc(4)
+          res.type('text')
+          for (const line of ['aaa\n', 'bbb\n']) {
+            buf.write(line)
+            await new Promise((resolve) => res.write(buf, resolve))
+          }
+          buf.write('ccc\n')
+          res.end(buf)
+        })
+      },
+      t,
+    )
+    const [first, second] = await twice(app, cache, '/reuse')
+    assert.equal(first.text, 'aaa\nbbb\nccc\n')
+    assert.equal(second.headers['x-cache'], 'HIT')
+    assert.equal(second.text, 'aaa\nbbb\nccc\n')
+  })
+
+  it("honours a route's maxBodySize after app.use(cache)", async (t) => {
+    const { app, cache } = setup(
+      express,
+      {},
+      (app, cache) => {
+        app.get('/capped', cache.route({ maxBodySize: 10 }), (_req, res) => {
+          res.send('y'.repeat(500))
+        })
+      },
+      t,
+    )
+    const [, second] = await twice(app, cache, '/capped')
+    assert.notEqual(second.headers['x-cache'], 'HIT')
+    assert.equal(second.text.length, 500)
+  })
+})
