@@ -93,7 +93,7 @@ export function resourceId(req: Request, custom: string | undefined): ResourceId
   const q = url.indexOf('?')
   return {
     // An http→https redirect must never answer https requests (RFC 9110 §4.2: distinct origins).
-    scheme: req.protocol,
+    scheme: req.protocol || 'http',
     // req.hostname honours `trust proxy`: an untrusted X-Forwarded-Host never reaches the key.
     host: (req.hostname || '').toLowerCase(),
     path: q === -1 ? url : url.slice(0, q),

@@ -102,20 +102,28 @@ describe('canonicalQuery', () => {
 describe('resourceId', () => {
   it('takes the lower-cased hostname, the raw path and the canonical query', () => {
     const r = resourceId(
-      fakeReq({ originalUrl: '/a/B?z=1&y=2', hostname: 'Example.COM' }),
+      fakeReq({ originalUrl: '/a/B?z=1&y=2', hostname: 'Example.COM', protocol: 'https' }),
       'tenant',
     )
-    assert.deepEqual(r, { host: 'example.com', path: '/a/B', query: 'y=2&z=1', custom: 'tenant' })
+    assert.deepEqual(r, {
+      scheme: 'https',
+      host: 'example.com',
+      path: '/a/B',
+      query: 'y=2&z=1',
+      custom: 'tenant',
+    })
   })
 
   it('falls back to req.url, then "/", and to an empty host', () => {
     assert.deepEqual(resourceId(fakeReq({ url: '/u?x' }), undefined), {
+      scheme: 'http',
       host: '',
       path: '/u',
       query: 'x=',
       custom: undefined,
     })
     assert.deepEqual(resourceId(fakeReq({}), undefined), {
+      scheme: 'http',
       host: '',
       path: '/',
       query: '',
@@ -125,6 +133,11 @@ describe('resourceId', () => {
 })
 
 describe('primaryKey', () => {
+  it('separates http from https; no scheme means http', () => {
+    assert.notEqual(key({ scheme: 'http' }), key({ scheme: 'https' }))
+    assert.equal(key({ scheme: 'http' }), key())
+  })
+
   it('is prefix, format version and a base64url SHA-256', () => {
     assert.match(key(), new RegExp(`^eftc:${FORMAT_VERSION}:[A-Za-z0-9_-]{43}$`))
     assert.match(key({}, 'my.app-1'), /^my\.app-1:/)
