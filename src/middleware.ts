@@ -513,7 +513,7 @@ export class CacheEngine {
         res,
         state.fallback as ResponseEntry,
         'STALE',
-        'fwd=stale; detail=stale-if-error',
+        `fwd=stale; fwd-status=${captured.status}; detail=stale-if-error`,
         reply,
       )
       return
@@ -691,10 +691,11 @@ export class CacheEngine {
     if (this.config.debugHeaders) {
       const ttl = Math.round((entry.staleAt - now) / 1000)
       headers['x-cache'] = outcome
+      // RFC 9211 §2.1: `hit` only when the origin was not asked; a stale copy replacing a failed
+      // render was forwarded (`fwd=stale`), so it carries the ttl but not `hit`.
+      const forwarded = detail?.startsWith('fwd=') === true
       headers['cache-status'] =
-        outcome === 'HIT' || outcome === 'STALE'
-          ? `${this.config.cacheName}; hit; ttl=${ttl}${detail ? `; ${detail}` : ''}`
-          : `${this.config.cacheName}; ${detail ?? 'fwd=miss'}`
+        `${this.config.cacheName}; ${forwarded ? '' : 'hit; '}ttl=${ttl}${detail ? `; ${detail}` : ''}`
     }
     bindOutcome(res, outcome)
     const conditions = conditional ?? req.headers

@@ -215,6 +215,39 @@ forEachExpress('full-response caching', (express) => {
     assert.equal(r4.text, 'good 4')
   })
 
+  it('takes over a regeneration that hangs past its lock, in the same process', async (t) => {
+    const cache = cacheOn(mc, { ttl: 1, grace: 60, lockTtl: 2 })
+    let release: () => void = () => undefined
+    const hung = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    t.after(async () => {
+      release()
+      await cache.close()
+    })
+    const { app, calls } = appWith(express, cache, (app, count) => {
+      app.get('/hang', async (_req, res) => {
+        const n = count('/hang')
+        if (n === 2) await hung
+        res.send(`render ${n}`)
+      })
+    })
+    await request(app).get('/hang')
+    await cache.settled()
+    await delay(1100)
+    const stuck = request(app)
+      .get('/hang')
+      .then((r) => r) // wins the lock, then hangs
+    await delay(300)
+    assert.equal((await request(app).get('/hang')).headers['x-cache'], 'STALE')
+    await delay(3000) // lockTtl 2 s, plus memcached's one-second granularity
+    const takeover = await request(app).get('/hang')
+    assert.equal(takeover.headers['x-cache'], 'MISS', 'a new request regenerates')
+    assert.equal(takeover.text, 'render 3')
+    release()
+    await stuck
+  })
+
   it('does not store a body larger than a memcached item, and still sends it whole', async (t) => {
     const store = new MemcachedStore({ servers: mc.address })
     const cache = cacheOn(mc, { store, maxBodySize: 8 * 1024 * 1024 })
