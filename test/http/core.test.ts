@@ -246,6 +246,7 @@ forEachExpress('full-response caching', (express) => {
     assert.equal(takeover.text, 'render 3')
     release()
     await stuck
+    assert.equal(calls.get('/hang'), 3, 'one hung render, one takeover, nothing else')
   })
 
   it('does not store a body larger than a memcached item, and still sends it whole', async (t) => {
