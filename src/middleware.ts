@@ -77,7 +77,10 @@ export class CacheEngine {
   private readonly logger: Logger
   /** In-process single flights, by entry key. */
   private readonly flights = new Map<string, Flight>()
-  /** Entry keys this process is regenerating right now: their other requests get the stale copy. */
+  /**
+   * Entry keys this process is regenerating, with when it started: their other requests get the
+   * stale copy without asking for the lock, until the regeneration outlives its lock TTL.
+   */
   private readonly regenerating = new Map<string, number>()
   private readonly pending = new Set<Promise<unknown>>()
   private readonly kRender = Symbol('express-ft-cache.render')
@@ -449,7 +452,6 @@ export class CacheEngine {
         headStatus = status
         if (state.abandoned) return 'skip'
         if (
-          status >= 500 &&
           STALE_IF_ERROR.has(status) &&
           state.fallback !== undefined &&
           Date.now() < state.fallback.errorUntil
