@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { testEnv } from './test-env.mjs'
 
 const args = process.argv.slice(2)
 const flags = args.filter((a) => a.startsWith('-'))
@@ -26,16 +27,7 @@ const result = spawnSync(
   ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=dot', ...flags, ...files],
   {
     stdio: 'inherit',
-    env: {
-      ...process.env,
-      NODE_ENV: 'test',
-      FAULT_REPORT: report,
-      MEMCACHIER_SERVERS: '',
-      MEMCACHE_USERNAME: '',
-      MEMCACHE_PASSWORD: '',
-      MEMCACHIER_USERNAME: '',
-      MEMCACHIER_PASSWORD: '',
-    },
+    env: testEnv({ FAULT_REPORT: report }),
   },
 )
 

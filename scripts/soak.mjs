@@ -4,17 +4,10 @@
 //   node scripts/soak.mjs [seconds]        or SOAK_SECONDS=60 node scripts/soak.mjs
 // SOAK_SECONDS defaults to 120 (bounded to 10..3600); SOAK_WORKERS 2..4 (default 3); SOAK_SEED.
 import { spawnSync } from 'node:child_process'
+import { testEnv } from './test-env.mjs'
 
 const arg = process.argv.slice(2).find((a) => /^\d+$/.test(a))
-const env = {
-  ...process.env,
-  NODE_ENV: 'test',
-  MEMCACHIER_SERVERS: '',
-  MEMCACHE_USERNAME: '',
-  MEMCACHE_PASSWORD: '',
-  MEMCACHIER_USERNAME: '',
-  MEMCACHIER_PASSWORD: '',
-}
+const env = testEnv()
 if (arg !== undefined) env.SOAK_SECONDS = arg
 const result = spawnSync(
   process.execPath,

@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import { testEnv } from './test-env.mjs'
 
 const roots = process.argv.slice(2).filter((a) => !a.startsWith('-'))
 const flags = process.argv.slice(2).filter((a) => a.startsWith('-'))
@@ -74,15 +75,7 @@ const result = spawnSync(
   ],
   {
     stdio: 'inherit',
-    env: {
-      ...process.env,
-      NODE_ENV: 'test',
-      MEMCACHIER_SERVERS: '',
-      MEMCACHE_USERNAME: '',
-      MEMCACHE_PASSWORD: '',
-      MEMCACHIER_USERNAME: '',
-      MEMCACHIER_PASSWORD: '',
-    },
+    env: testEnv(),
   },
 )
 process.exit(result.status ?? 1)

@@ -86,6 +86,20 @@ after(() => {
   assert.deepEqual(escapes.escaped, [], 'no unhandled rejection or uncaught exception')
 })
 
+/** An app on `mc`, and a second store that writes straight under the app's keys. */
+async function withVandal(t: { after(fn: () => unknown): void }, mc: MemcachedProcess) {
+  const app = await trafficApp(
+    express,
+    { servers: mc.address },
+    { timeout: DEADLINE_MS / 1000 },
+    ORIGIN_MS,
+  )
+  t.after(() => app.close())
+  const vandal = new MemcachedStore({ servers: mc.address, timeout: '1s' })
+  t.after(() => vandal.close())
+  return { app, vandal }
+}
+
 describe('memcached limits under load', () => {
   let mc: MemcachedProcess
   before(async () => {
@@ -247,15 +261,7 @@ describe('memcached limits under load', () => {
   })
 
   it('garbage and truncated values written under the app’s keys under load are misses, then overwritten', async (t) => {
-    const app = await trafficApp(
-      express,
-      { servers: mc.address },
-      { timeout: DEADLINE_MS / 1000 },
-      ORIGIN_MS,
-    )
-    t.after(() => app.close())
-    const vandal = new MemcachedStore({ servers: mc.address, timeout: '1s' })
-    t.after(() => vandal.close())
+    const { app, vandal } = await withVandal(t, mc)
     const garbage = garbageFor(false)
     await untilHits(app, ITEMS, 'garbage: warm-up')
     let written = 0
@@ -287,15 +293,7 @@ describe('memcached limits under load', () => {
   })
 
   it('a stored entry whose headers Node refuses is a miss, is overwritten, and leaks no header', async (t) => {
-    const app = await trafficApp(
-      express,
-      { servers: mc.address },
-      { timeout: DEADLINE_MS / 1000 },
-      ORIGIN_MS,
-    )
-    t.after(() => app.close())
-    const vandal = new MemcachedStore({ servers: mc.address, timeout: '1s' })
-    t.after(() => vandal.close())
+    const { app, vandal } = await withVandal(t, mc)
     const garbage = garbageFor(true)
     for (const path of ITEMS) await vandal.set(keyOf(app.prefix, path), garbage(path), 60)
     let leaked = 0

@@ -3,6 +3,17 @@ import { fileURLToPath } from 'node:url'
 
 const WORKER = fileURLToPath(new URL('../fixtures/worker.ts', import.meta.url))
 
+/** A child app process's environment: ours plus `env`, memjs's env fallbacks scrubbed. */
+export function workerEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    ...env,
+    MEMCACHIER_SERVERS: '',
+    MEMCACHE_USERNAME: '',
+    MEMCACHIER_USERNAME: '',
+  }
+}
+
 export interface Worker {
   readonly port: number
   readonly child: ChildProcess
@@ -31,13 +42,7 @@ export async function startFleet(size: number, env: Record<string, string>): Pro
     Array.from({ length: size }, async (): Promise<Worker> => {
       const child = fork(WORKER, [], {
         execArgv: ['--import', 'tsx'],
-        env: {
-          ...process.env,
-          ...env,
-          MEMCACHIER_SERVERS: '',
-          MEMCACHE_USERNAME: '',
-          MEMCACHIER_USERNAME: '',
-        },
+        env: workerEnv(env),
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       })
       const port = await new Promise<number>((resolve, reject) => {

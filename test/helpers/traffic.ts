@@ -94,16 +94,7 @@ export async function runTraffic(
   concurrency = 10,
   options: TrafficOptions = {},
 ): Promise<TrafficReport> {
-  const report: TrafficReport = {
-    requests: 0,
-    wrong: 0,
-    errors5xx: 0,
-    failed: 0,
-    maxMs: 0,
-    hits: 0,
-    outcomes: {},
-    problems: [],
-  }
+  const report = emptyReport()
   const pathOf = options.path ?? ((i: number) => `/item/${i % keys}`)
   const expect = options.expect ?? bodyFor
   let next = 0
@@ -146,9 +137,8 @@ export async function runTraffic(
   return report
 }
 
-/** Sums reports (max of the latencies). */
-export function mergeReports(...reports: TrafficReport[]): TrafficReport {
-  const out: TrafficReport = {
+function emptyReport(): TrafficReport {
+  return {
     requests: 0,
     wrong: 0,
     errors5xx: 0,
@@ -158,6 +148,11 @@ export function mergeReports(...reports: TrafficReport[]): TrafficReport {
     outcomes: {},
     problems: [],
   }
+}
+
+/** Sums reports (max of the latencies). */
+export function mergeReports(...reports: TrafficReport[]): TrafficReport {
+  const out = emptyReport()
   for (const r of reports) {
     out.requests += r.requests
     out.wrong += r.wrong

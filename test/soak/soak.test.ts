@@ -14,6 +14,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { workerEnv } from '../helpers/fleet.js'
 import { type MemcachedProcess, startMemcached } from '../helpers/memcached.js'
 import { etagOf, sha256, soakBody } from './body.js'
 
@@ -145,13 +146,7 @@ interface AppProcess {
 async function startWorker(env: Record<string, string>): Promise<AppProcess> {
   const child = fork(WORKER, [], {
     execArgv: ['--import', 'tsx', '--expose-gc'],
-    env: {
-      ...process.env,
-      ...env,
-      MEMCACHIER_SERVERS: '',
-      MEMCACHE_USERNAME: '',
-      MEMCACHIER_USERNAME: '',
-    },
+    env: workerEnv(env),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   const port = await new Promise<number>((resolve, reject) => {
