@@ -273,12 +273,7 @@ export class CacheEngine {
       if (again.failed) break
       const e = again.entry
       if (e?.kind === 'response' && Date.now() < e.staleAt) {
-        flight.resolve({
-          entry: e,
-          varyNames: again.varyNames,
-          varyValues: varyValues(req, again.varyNames),
-        })
-        return this.serve(req, res, e, 'HIT', 'detail=coalesced')
+        return this.serveFromFleet(req, res, flight, e, again.varyNames)
       }
       if (e?.kind === 'pass') break
       const retry = await acquireLock(
@@ -330,9 +325,19 @@ export class CacheEngine {
   ): Promise<boolean> {
     const fresher = await this.freshAfterLock(req, primary, lock, deadline)
     if (fresher === undefined) return lead(lock)
-    const names = fresher.found.varyNames
-    flight.resolve({ entry: fresher.entry, varyNames: names, varyValues: varyValues(req, names) })
-    return this.serve(req, res, fresher.entry, 'HIT', 'detail=coalesced')
+    return this.serveFromFleet(req, res, flight, fresher.entry, fresher.found.varyNames)
+  }
+
+  /** Another process stored the entry: hand it to this process's waiters and to this request. */
+  private serveFromFleet(
+    req: Request,
+    res: Response,
+    flight: Flight,
+    entry: ResponseEntry,
+    names: readonly string[],
+  ): false {
+    flight.resolve({ entry, varyNames: names, varyValues: varyValues(req, names) })
+    return this.serve(req, res, entry, 'HIT', 'detail=coalesced')
   }
 
   /** A request that waited on this process's render: serve its result if it fits this request. */
