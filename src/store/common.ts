@@ -122,6 +122,21 @@ export function assertValidKey(key: unknown): asserts key is string {
   }
 }
 
+/** Largest CAS value: memcached's CAS is an unsigned 64-bit integer in the binary header. */
+export const MAX_CAS = 2n ** 64n - 1n
+
+/**
+ * Throws a TypeError unless `cas` is a bigint in [1, 2^64 - 1]. 0 is refused: to memcached a DELETE
+ * with CAS 0 is unconditional, so a lost CAS must never turn a release into a blind delete.
+ */
+export function assertCas(cas: unknown): asserts cas is bigint {
+  if (typeof cas !== 'bigint' || cas < 1n || cas > MAX_CAS) {
+    throw new TypeError(
+      `express-ft-cache: compareAndDelete needs the CAS (a bigint from 1 to 2^64 - 1) that add resolved (got ${typeof cas === 'bigint' ? `${cas}n` : typeof cas})`,
+    )
+  }
+}
+
 /** Throws a TypeError unless `value` is a Buffer. */
 export function assertBuffer(value: unknown): asserts value is Buffer {
   if (!Buffer.isBuffer(value)) {

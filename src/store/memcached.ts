@@ -38,6 +38,7 @@ import { type Duration, parseDuration } from '../duration.js'
 import { type BreakerState, CircuitBreaker } from './breaker.js'
 import {
   assertBuffer,
+  assertCas,
   assertValidKey,
   clampTtl,
   readInteger,
@@ -161,7 +162,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
 
 /** The parts of memjs 1.3.2 this store relies on (lib/memjs/memjs.js, server.js), beyond @types/memjs. */
 interface MemjsResponse {
-  header: { status: number; opaque: number }
+  header: { status: number; opaque: number; cas: Buffer }
   val: Buffer
 }
 interface MemjsServer {
@@ -359,6 +360,7 @@ function encodeRequest(
   opaque: number,
   extras?: Buffer,
   value?: Buffer,
+  cas = 0n,
 ): Buffer {
   const extrasLength = extras?.length ?? 0
   const keyLength = key.length
@@ -372,7 +374,7 @@ function encodeRequest(
   frame.writeUInt16BE(0, 6) // vbucket
   frame.writeUInt32BE(extrasLength + keyLength + valueLength, 8)
   frame.writeUInt32BE(opaque, 12)
-  frame.fill(0, 16, 24) // CAS
+  frame.writeBigUInt64BE(cas, 16) // 0: no CAS condition
   extras?.copy(frame, 24)
   frame.write(key, 24 + extrasLength, 'latin1')
   value?.copy(frame, 24 + extrasLength + keyLength)
@@ -384,6 +386,12 @@ function storageExtras(ttlSeconds: number): Buffer {
   const extras = Buffer.alloc(8)
   extras.writeUInt32BE(clampTtl(ttlSeconds), 4)
   return extras
+}
+
+/** The CAS from a response header (bytes 16-23, big-endian). */
+function readCas(response: MemjsResponse): bigint {
+  const cas = response.header.cas
+  return cas?.length === 8 ? cas.readBigUInt64BE(0) : 0n
 }
 
 /** A short summary for the message; the full error stays in `cause` (pino prints both). */
@@ -465,8 +473,11 @@ export class MemcachedStore implements CacheStore {
     }
   }
 
-  /** Stores only if absent; `true` when this call stored it. Sent once, never retried. */
-  async add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean> {
+  /**
+   * Stores only if absent; resolves the new item's CAS (from the ADD response header) when this call
+   * stored it, `false` when the key exists. Sent once, never retried.
+   */
+  async add(key: string, value: Buffer, ttlSeconds: number): Promise<bigint | false> {
     assertValidKey(key)
     assertBuffer(value)
     const extras = storageExtras(ttlSeconds)
@@ -476,8 +487,12 @@ export class MemcachedStore implements CacheStore {
       encodeRequest(OP_ADD, key, seq, extras, value),
     )
     switch (response.header.status) {
-      case STATUS_OK:
-        return true
+      case STATUS_OK: {
+        const cas = readCas(response)
+        if (cas === 0n)
+          throw this.#statusError(state, 'add', STATUS_OK, 'stored, but without a CAS')
+        return cas
+      }
       case STATUS_KEY_EXISTS:
       case STATUS_NOT_STORED:
         return false
@@ -495,6 +510,29 @@ export class MemcachedStore implements CacheStore {
     const status = response.header.status
     if (status !== STATUS_OK && status !== STATUS_KEY_NOT_FOUND) {
       throw this.#statusError(state, 'delete', status)
+    }
+  }
+
+  /**
+   * Binary DELETE with the CAS in the request header: memcached deletes only if the item's CAS is
+   * still `cas`. `true` when deleted; `false` on KEY_NOT_FOUND (absent, expired) or KEY_EXISTS
+   * (changed since). Sent once, never retried.
+   */
+  async compareAndDelete(key: string, cas: bigint): Promise<boolean> {
+    assertValidKey(key)
+    assertCas(cas)
+    const state = this.#route(key)
+    const response = await this.#request(state, 'compareAndDelete', key, (seq) =>
+      encodeRequest(OP_DELETE, key, seq, undefined, undefined, cas),
+    )
+    switch (response.header.status) {
+      case STATUS_OK:
+        return true
+      case STATUS_KEY_NOT_FOUND:
+      case STATUS_KEY_EXISTS:
+        return false
+      default:
+        throw this.#statusError(state, 'compareAndDelete', response.header.status)
     }
   }
 
@@ -589,13 +627,13 @@ export class MemcachedStore implements CacheStore {
     if (value.length > limit) throw new ValueTooLargeError(value.length, limit)
   }
 
-  #statusError(state: ServerState, operation: string, status: number): StoreResponseError {
-    return new StoreResponseError(
-      state.address,
-      operation,
-      status,
-      STATUS_TEXT[status] ?? 'unknown status',
-    )
+  #statusError(
+    state: ServerState,
+    operation: string,
+    status: number,
+    text = STATUS_TEXT[status] ?? 'unknown status',
+  ): StoreResponseError {
+    return new StoreResponseError(state.address, operation, status, text)
   }
 
   /** Sends one frame to the server through its breaker, deadline and current Client. */

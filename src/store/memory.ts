@@ -2,8 +2,11 @@
  * MemoryStore: an in-process CacheStore for tests, development and single-process apps.
  *
  * - LRU bounded by bytes (key length + value length); least recently used entries go first.
- * - TTL is checked lazily on read: no per-key timers, nothing keeps the process alive.
+ * - TTL is checked lazily on read: no per-key timers, nothing keeps the process alive. The clock
+ *   is injectable (`now`), so tests can expire entries without sleeping.
  * - `add` is atomic: the check and the write happen in one synchronous step.
+ * - Every write gives the item a new CAS from a per-store counter, as memcached does, so
+ *   `compareAndDelete` behaves the same on both stores.
  * - Values are copied in and out, so a caller mutating a Buffer never changes the cache.
  * - Keys, sizes and TTLs follow the same rules as MemcachedStore (a key memcached would refuse is
  *   refused here too), so an app tested on MemoryStore does not break on memcached.
@@ -12,6 +15,7 @@
  */
 import {
   assertBuffer,
+  assertCas,
   assertValidKey,
   clampTtl,
   readInteger,
@@ -33,24 +37,34 @@ export interface MemoryStoreOptions {
   maxBytes?: number
   /** Largest value accepted by `set`/`add`, in bytes. Default 1 MiB (memcached's default item size). */
   maxValueBytes?: number
+  /**
+   * Millisecond clock that decides expiry, e.g. a fake clock in tests. Only differences matter.
+   * Default `performance.now()` (monotonic: wall-clock jumps do not expire or revive entries).
+   */
+  now?: () => number
 }
 
 const OPTION_NAMES = [
   'maxBytes',
   'maxValueBytes',
+  'now',
 ] as const satisfies readonly (keyof MemoryStoreOptions)[]
 const MIB = 1024 * 1024
 
 interface Entry {
   readonly value: Buffer
-  /** performance.now() time after which the entry is gone. */
+  /** Clock time (the `now` option) after which the entry is gone. */
   readonly expiresAt: number
   readonly size: number
+  /** Set when the entry is stored; unique per write. */
+  cas: bigint
 }
 
 export class MemoryStore implements CacheStore {
   readonly maxBytes: number
   readonly #maxValueBytes: number
+  readonly #now: () => number
+  #lastCas = 0n
   /** Map iteration order is insertion order: the first entry is the least recently used. */
   readonly #entries = new Map<string, Entry>()
   #bytes = 0
@@ -71,6 +85,12 @@ export class MemoryStore implements CacheStore {
       0,
       Number.MAX_SAFE_INTEGER,
     )
+    if (o.now !== undefined && typeof o.now !== 'function') {
+      throw new TypeError(
+        `express-ft-cache: \`now\` must be a function returning milliseconds, e.g. () => performance.now() (got ${typeof o.now})`,
+      )
+    }
+    this.#now = o.now ?? (() => performance.now())
   }
 
   /** Bytes currently held (keys + values, expired entries not yet evicted included). */
@@ -109,17 +129,27 @@ export class MemoryStore implements CacheStore {
     this.#store(key, entry)
   }
 
-  async add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean> {
+  async add(key: string, value: Buffer, ttlSeconds: number): Promise<bigint | false> {
     const entry = this.#prepare(key, value, ttlSeconds)
     if (this.#live(key)) return false
     this.#store(key, entry)
-    return true
+    return entry.cas
   }
 
   async delete(key: string): Promise<void> {
     assertValidKey(key)
     this.#assertOpen()
     this.#remove(key)
+  }
+
+  /** Deletes `key` only if its CAS is still `cas`; `true` when deleted. */
+  async compareAndDelete(key: string, cas: bigint): Promise<boolean> {
+    assertValidKey(key)
+    assertCas(cas)
+    this.#assertOpen()
+    if (this.#live(key)?.cas !== cas) return false
+    this.#remove(key)
+    return true
   }
 
   /** Drops every entry; later calls reject with a StoreClosedError. */
@@ -143,8 +173,9 @@ export class MemoryStore implements CacheStore {
     if (value.length > limit) throw new ValueTooLargeError(value.length, limit)
     return {
       value: Buffer.from(value),
-      expiresAt: performance.now() + ttl * 1000,
+      expiresAt: this.#now() + ttl * 1000,
       size: key.length + value.length,
+      cas: 0n,
     }
   }
 
@@ -152,7 +183,7 @@ export class MemoryStore implements CacheStore {
   #live(key: string): Entry | undefined {
     const entry = this.#entries.get(key)
     if (!entry) return undefined
-    if (performance.now() >= entry.expiresAt) {
+    if (this.#now() >= entry.expiresAt) {
       this.#remove(key)
       return undefined
     }
@@ -160,6 +191,7 @@ export class MemoryStore implements CacheStore {
   }
 
   #store(key: string, entry: Entry): void {
+    entry.cas = ++this.#lastCas
     this.#remove(key)
     this.#entries.set(key, entry)
     this.#bytes += entry.size

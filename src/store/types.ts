@@ -12,9 +12,15 @@
  * - `get` resolves the exact bytes stored, or `undefined` when absent or expired.
  * - `set` overwrites unconditionally. `ttlSeconds` is a whole number >= 1 and <= 2,592,000 (30 days,
  *   memcached's relative-expiry limit).
- * - `add` stores only when the key is absent and resolves `true` when *this call* stored it. It is the
- *   mint lock, so it must be atomic across every process that shares the store, and never retried
- *   internally (a retried add can report `false` for a lock its own first attempt took).
+ * - `add` stores only when the key is absent. It resolves the new item's CAS (a bigint, never `0n`)
+ *   when *this call* stored it, `false` when the key existed. It is the mint lock, so it must be
+ *   atomic across every process that shares the store, and never retried internally (a retried add
+ *   can report `false` for a lock its own first attempt took).
+ * - `compareAndDelete` deletes only if the item is unchanged since the write that returned `cas`
+ *   (memcached: DELETE carrying the CAS; a `set`, or a delete and a new `add`, changes it). It
+ *   releases a lock in one round trip and without the race of get-then-delete, where our lock may
+ *   expire and be taken by another process between the read and the delete, and we would drop
+ *   theirs. Resolves `true` when deleted, `false` when absent or changed.
  * - `delete` of an absent key is not an error.
  * - Failures reject (or throw). The middleware turns every rejection, and every call that outlives
  *   its deadline, into a cache miss: a store must not swallow errors into fake misses, or the
@@ -29,8 +35,9 @@ export interface CacheStore {
   maxValueBytes?(keyBytes: number): number
   get(key: string): Promise<Buffer | undefined>
   set(key: string, value: Buffer, ttlSeconds: number): Promise<void>
-  add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean>
+  add(key: string, value: Buffer, ttlSeconds: number): Promise<bigint | false>
   delete(key: string): Promise<void>
+  compareAndDelete(key: string, cas: bigint): Promise<boolean>
   /** Releases connections and timers; after it resolves the process can exit. */
   close?(): Promise<void>
 }
@@ -49,12 +56,12 @@ export function routingKey(key: string): string {
 
 /** Runtime shape check for user-supplied stores, so a wrong object fails at startup, not per request. */
 export function assertCacheStore(value: unknown): asserts value is CacheStore {
-  const missing = ['get', 'set', 'add', 'delete'].filter(
+  const missing = ['get', 'set', 'add', 'delete', 'compareAndDelete'].filter(
     (m) => typeof (value as Record<string, unknown> | null)?.[m] !== 'function',
   )
   if (value === null || typeof value !== 'object' || missing.length > 0) {
     throw new TypeError(
-      `express-ft-cache: \`store\` must implement the CacheStore interface (get, set, add, delete); ` +
+      `express-ft-cache: \`store\` must implement the CacheStore interface (get, set, add, delete, compareAndDelete); ` +
         `missing: ${missing.join(', ') || 'everything'}. Pass \`new MemcachedStore({ servers })\` or \`new MemoryStore()\`.`,
     )
   }

@@ -18,6 +18,14 @@ export interface StoreFixture {
 
 type Key = (suffix: string) => string
 
+/** Asserts that an `add` won: it resolved a CAS (a bigint, never 0n). */
+async function added(p: Promise<bigint | false>): Promise<bigint> {
+  const cas = await p
+  assert.equal(typeof cas, 'bigint', `add resolves a CAS when it stores (got ${String(cas)})`)
+  assert.ok((cas as bigint) > 0n, 'the CAS is never 0')
+  return cas as bigint
+}
+
 function codeOf(error: unknown): unknown {
   return (error as { code?: unknown } | null)?.code
 }
@@ -98,14 +106,65 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
 
     it('add stores only when absent and never changes an existing value', () =>
       withStore(async (store, key) => {
-        assert.equal(await store.add(key('a'), Buffer.from('first'), 60), true)
+        await added(store.add(key('a'), Buffer.from('first'), 60))
         assert.equal(await store.add(key('a'), Buffer.from('second'), 60), false)
         assert.equal((await store.get(key('a')))?.toString(), 'first')
         await store.set(key('b'), Buffer.from('set'), 60)
         assert.equal(await store.add(key('b'), Buffer.from('added'), 60), false)
         assert.equal((await store.get(key('b')))?.toString(), 'set')
         await store.delete(key('a'))
-        assert.equal(await store.add(key('a'), Buffer.from('third'), 60), true)
+        await added(store.add(key('a'), Buffer.from('third'), 60))
+      }))
+
+    it('add resolves a distinct CAS per stored item', () =>
+      withStore(async (store, key) => {
+        const one = await added(store.add(key('c1'), Buffer.from('x'), 60))
+        const two = await added(store.add(key('c2'), Buffer.from('x'), 60))
+        assert.notEqual(one, two)
+        await store.delete(key('c1'))
+        const again = await added(store.add(key('c1'), Buffer.from('x'), 60))
+        assert.notEqual(again, one, 'a re-added item gets a new CAS')
+      }))
+
+    it('compareAndDelete with the CAS add resolved deletes the item', () =>
+      withStore(async (store, key) => {
+        const cas = await added(store.add(key('lock'), Buffer.from('mine'), 60))
+        assert.equal(await store.compareAndDelete(key('lock'), cas), true)
+        assert.equal(await store.get(key('lock')), undefined)
+        assert.equal(await store.compareAndDelete(key('lock'), cas), false, 'already gone')
+        await added(store.add(key('lock'), Buffer.from('next'), 60))
+      }))
+
+    it('compareAndDelete of an absent key resolves false', () =>
+      withStore(async (store, key) => {
+        assert.equal(await store.compareAndDelete(key('absent'), 1n), false)
+        assert.equal(await store.compareAndDelete(key('absent'), 2n ** 64n - 1n), false)
+      }))
+
+    it('compareAndDelete with a stale CAS (re-added, or overwritten by set) does not delete', () =>
+      withStore(async (store, key) => {
+        const first = await added(store.add(key('lock'), Buffer.from('ours'), 60))
+        await store.delete(key('lock'))
+        await added(store.add(key('lock'), Buffer.from('theirs'), 60))
+        assert.equal(await store.compareAndDelete(key('lock'), first), false)
+        assert.equal((await store.get(key('lock')))?.toString(), 'theirs', 'their lock survives')
+
+        const mine = await added(store.add(key('over'), Buffer.from('ours'), 60))
+        await store.set(key('over'), Buffer.from('overwritten'), 60)
+        assert.equal(await store.compareAndDelete(key('over'), mine), false)
+        assert.equal((await store.get(key('over')))?.toString(), 'overwritten')
+      }))
+
+    it('compareAndDelete leaves other keys alone and refuses a CAS outside 1..2^64-1', () =>
+      withStore(async (store, key) => {
+        const cas = await added(store.add(key('x'), Buffer.from('x'), 60))
+        await store.set(key('y'), Buffer.from('y'), 60)
+        assert.equal(await store.compareAndDelete(key('y'), cas), false)
+        assert.equal((await store.get(key('y')))?.toString(), 'y')
+        for (const bad of [0n, -1n, 2n ** 64n, 1 as unknown as bigint]) {
+          await assert.rejects(async () => store.compareAndDelete(key('x'), bad), TypeError)
+        }
+        assert.equal((await store.get(key('x')))?.toString(), 'x', 'a refused CAS deletes nothing')
       }))
 
     it('20 concurrent adds of one key: exactly one wins and its value is stored', () =>
@@ -115,7 +174,7 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
             store.add(key('lock'), Buffer.from(`owner-${i}`), 60),
           ),
         )
-        const winners = results.flatMap((won, i) => (won ? [i] : []))
+        const winners = results.flatMap((won, i) => (won === false ? [] : [i]))
         assert.equal(winners.length, 1, `winners: ${winners.join(',')}`)
         assert.equal((await store.get(key('lock')))?.toString(), `owner-${winners[0]}`)
       }))
@@ -132,7 +191,7 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
         await store.delete(`${base}~lock`)
         assert.equal(await store.get(`${base}~lock`), undefined)
         assert.equal((await store.get(base))?.toString(), 'entry')
-        assert.equal(await store.add(`${base}~lock`, Buffer.from('again'), 60), true)
+        await added(store.add(`${base}~lock`, Buffer.from('again'), 60))
       }))
 
     it('accepts TTLs beyond 30 days (clamped) and fractional TTLs', () =>
@@ -140,7 +199,7 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
         // Unclamped, memcached would read 40 days as an absolute time in 1970: expired at once.
         await store.set(key('long'), Buffer.from('long'), 40 * 86_400)
         assert.equal((await store.get(key('long')))?.toString(), 'long')
-        assert.equal(await store.add(key('long-add'), Buffer.from('x'), 10 ** 9), true)
+        await added(store.add(key('long-add'), Buffer.from('x'), 10 ** 9))
         assert.equal((await store.get(key('long-add')))?.toString(), 'x')
         await store.set(key('fraction'), Buffer.from('f'), 30.5)
         assert.equal((await store.get(key('fraction')))?.toString(), 'f')
@@ -167,6 +226,7 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
           await rejectsWithCode(() => store.set(bad, Buffer.from('x'), 60), 'EINVALID_KEY')
           await rejectsWithCode(() => store.add(bad, Buffer.from('x'), 60), 'EINVALID_KEY')
           await rejectsWithCode(() => store.delete(bad), 'EINVALID_KEY')
+          await rejectsWithCode(() => store.compareAndDelete(bad, 1n), 'EINVALID_KEY')
         }
         // The store still works afterwards.
         assert.equal((await store.get(longest))?.toString(), 'ok')
@@ -200,22 +260,29 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
         await rejectsWithCode(() => store.set('after-close', Buffer.from('x'), 60), 'ESTORE_CLOSED')
         await rejectsWithCode(() => store.add('after-close', Buffer.from('x'), 60), 'ESTORE_CLOSED')
         await rejectsWithCode(() => store.delete('after-close'), 'ESTORE_CLOSED')
+        await rejectsWithCode(() => store.compareAndDelete('after-close', 1n), 'ESTORE_CLOSED')
         await store.close() // idempotent
       } finally {
         await cleanup()
       }
     })
 
-    it('expires entries after their TTL (slow: ~3 s)', { timeout: 15_000 }, () =>
-      withStore(async (store, key) => {
-        await store.set(key('ttl'), Buffer.from('short'), 2)
-        assert.equal(await store.add(key('ttl-lock'), Buffer.from('lock'), 2), true)
-        assert.equal((await store.get(key('ttl')))?.toString(), 'short')
-        // memcached's clock ticks once a second: a 2 s TTL is gone after 3 s.
-        await sleep(3100)
-        assert.equal(await store.get(key('ttl')), undefined)
-        assert.equal(await store.add(key('ttl-lock'), Buffer.from('again'), 60), true)
-      }),
+    it(
+      'expires entries after their TTL; a lock another holder took after ours expired survives our release (slow: ~3 s)',
+      { timeout: 15_000 },
+      () =>
+        withStore(async (store, key) => {
+          await store.set(key('ttl'), Buffer.from('short'), 2)
+          const ours = await added(store.add(key('ttl-lock'), Buffer.from('ours'), 2))
+          assert.equal((await store.get(key('ttl')))?.toString(), 'short')
+          // memcached's clock ticks once a second: a 2 s TTL is gone after 3 s.
+          await sleep(3100)
+          assert.equal(await store.get(key('ttl')), undefined)
+          const theirs = await added(store.add(key('ttl-lock'), Buffer.from('theirs'), 60))
+          assert.equal(await store.compareAndDelete(key('ttl-lock'), ours), false)
+          assert.equal((await store.get(key('ttl-lock')))?.toString(), 'theirs')
+          assert.equal(await store.compareAndDelete(key('ttl-lock'), theirs), true)
+        }),
     )
   })
 }

@@ -27,7 +27,7 @@ describe('MemoryStore', () => {
     await store.set('a', Buffer.alloc(10), 60)
     await store.set('a', Buffer.alloc(20), 60)
     assert.equal(store.bytes, 21)
-    assert.equal(await store.add('bb', Buffer.alloc(5), 60), true)
+    assert.equal(typeof (await store.add('bb', Buffer.alloc(5), 60)), 'bigint')
     assert.equal(await store.add('bb', Buffer.alloc(50), 60), false)
     assert.equal(store.bytes, 21 + 7)
     await store.delete('a')
@@ -48,8 +48,33 @@ describe('MemoryStore', () => {
     assert.equal(store.size, 1)
     await sleep(1100)
     assert.equal(store.size, 1, 'nothing runs in the background')
-    assert.equal(await store.add('t', Buffer.from('y'), 60), true)
+    assert.equal(typeof (await store.add('t', Buffer.from('y'), 60)), 'bigint')
     assert.equal((await store.get('t'))?.toString(), 'y')
+  })
+
+  it('expires by the injected clock, and a release after expiry keeps the next holder', async () => {
+    let now = 1_000
+    const store = new MemoryStore({ now: () => now })
+    const ours = await store.add('lock', Buffer.from('ours'), 2)
+    assert.equal(typeof ours, 'bigint')
+    now += 1_999
+    assert.equal(await store.add('lock', Buffer.from('theirs'), 2), false, 'still held')
+    now += 1
+    assert.equal(await store.get('lock'), undefined, 'expired exactly at the TTL')
+    const theirs = await store.add('lock', Buffer.from('theirs'), 60)
+    assert.equal(typeof theirs, 'bigint')
+    assert.equal(await store.compareAndDelete('lock', ours as bigint), false)
+    assert.equal((await store.get('lock'))?.toString(), 'theirs')
+    assert.equal(await store.compareAndDelete('lock', theirs as bigint), true)
+    assert.equal(store.size, 0)
+  })
+
+  it('CAS values increase with every write, set included', async () => {
+    const store = new MemoryStore()
+    const a = (await store.add('a', Buffer.from('1'), 60)) as bigint
+    await store.set('a', Buffer.from('2'), 60)
+    const b = (await store.add('b', Buffer.from('1'), 60)) as bigint
+    assert.equal(b, a + 2n)
   })
 
   it('close() drops everything', async () => {
@@ -82,6 +107,10 @@ describe('MemoryStore', () => {
         )
       }
       assert.throws(() => new MemoryStore({ maxValueBytes: -1 }), /maxValueBytes/)
+      assert.throws(
+        () => new MemoryStore({ now: 5 as unknown as () => number }),
+        /`now` must be a function/,
+      )
       assert.throws(() => new MemoryStore('big' as unknown as MemoryStoreOptions), /options object/)
       const store = new MemoryStore({ maxBytes: undefined, maxValueBytes: undefined })
       assert.equal(store.maxBytes, 64 * 1024 * 1024)
