@@ -1,6 +1,7 @@
-export type { Duration } from './duration.js'
+export { ConfigError, type ConfigErrorCode } from './config-error.js'
+export type { Duration, DurationUnit } from './duration.js'
 export type { CacheOutcome, ResponseCache } from './middleware.js'
-export type { ResponseCacheOptions, RouteOptions } from './options.js'
+export type { HotCacheOptions, ResponseCacheOptions, RouteOptions } from './options.js'
 export { responseCache } from './response-cache.js'
 export {
   InvalidKeyError,

@@ -4,18 +4,18 @@
  * parent over IPC. GET /__stats (before the cache) reports memory after a GC when exposed.
  */
 import express from 'express'
-import { MemcachedStore, responseCache } from '../../src/index.js'
+import { type Duration, MemcachedStore, responseCache } from '../../src/index.js'
 import { etagOf, maxAgeOf, sha256, soakBody } from './body.js'
 
 const env = process.env
 const cache = responseCache({
   store: new MemcachedStore({
     servers: (env.EFTC_SERVERS ?? '').split(','),
-    timeout: env.EFTC_TIMEOUT ?? '100ms',
+    timeout: (env.EFTC_TIMEOUT ?? '100ms') as Duration,
     cooldown: '1s',
   }),
   prefix: env.EFTC_PREFIX ?? 'soak',
-  timeout: env.EFTC_TIMEOUT ?? '100ms',
+  timeout: (env.EFTC_TIMEOUT ?? '100ms') as Duration,
   ttl: '2s',
   grace: '3s',
   lockTtl: '3s',

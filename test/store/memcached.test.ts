@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { type AddressInfo, createServer } from 'node:net'
 import { after, before, describe, it } from 'node:test'
+import type { Duration } from '../../src/duration.js'
 import {
   MEMCACHED_ITEM_OVERHEAD_BYTES,
   MemcachedStore,
@@ -213,7 +214,7 @@ describe('MemcachedStore', () => {
     })
 
     it('parses durations as seconds or with units, and validates them', () => {
-      for (const timeout of [0.1, '100ms', '2s', ' 1.5 s ']) {
+      for (const timeout of [0.1, '100ms', '2s', ' 1.5 s '] as Duration[]) {
         assert.doesNotThrow(() => new MemcachedStore({ servers: 'a:1', timeout }))
       }
       assert.throws(

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import pino from 'pino'
+import { ConfigError } from '../../src/config-error.js'
+import type { Duration } from '../../src/duration.js'
 import {
   type CacheConfig,
   DEFAULT_STATUSES,
+  defaultLogger,
   parseOptions,
   parseRouteOptions,
   type ResponseCacheOptions,
@@ -21,10 +24,16 @@ const route = (
   base: CacheConfig = parse({}),
 ): ReturnType<typeof parseRouteOptions> => parseRouteOptions(options as RouteOptions, base)
 
-/** Asserts a TypeError whose message starts with the library name and matches every pattern. */
+/**
+ * Asserts a ConfigError (a TypeError with code EFTC_OPTION) whose message starts with the library
+ * name and matches every pattern.
+ */
 function rejects(fn: () => unknown, ...patterns: RegExp[]): void {
   assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof TypeError, `expected a TypeError, got ${String(err)}`)
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`)
+    assert.ok(err instanceof TypeError)
+    assert.equal(err.code, 'EFTC_OPTION')
+    assert.equal(err.name, 'ConfigError')
     assert.match(err.message, /^express-ft-cache: /)
     for (const p of patterns) assert.match(err.message, p)
     return true
@@ -50,7 +59,9 @@ describe('parseOptions: defaults', () => {
     assert.equal(c.timeoutMs, 100)
     assert.equal(c.pollIntervalMs, 100)
     assert.equal(c.prefix, 'eftc')
-    assert.equal(c.logger, undefined)
+    assert.equal(c.logger, defaultLogger())
+    assert.equal(c.logger.level, 'warn')
+    assert.equal(c.logger.bindings().name, 'express-ft-cache')
     assert.equal(c.debugHeaders, true)
     assert.equal(c.cacheName, 'express-ft-cache')
     assert.equal(c.honorClientNoCache, false)
@@ -58,6 +69,22 @@ describe('parseOptions: defaults', () => {
     assert.equal(c.invalidateOnUnsafe, true)
     assert.ok(c.store instanceof MemoryStore)
     assert.equal(c.ownsStore, true)
+    assert.equal(c.cookies, 'private')
+    assert.deepEqual(c.ignoredCookies, ['_ga', '_ga_*', '_gid', '_gat*', '_fbp', '_hj*', '__utm*'])
+    assert.equal(c.tags, undefined)
+    assert.deepEqual([...c.perRequestHeaders].sort(), [
+      'request-id',
+      'server-timing',
+      'traceparent',
+      'tracestate',
+      'x-correlation-id',
+      'x-request-id',
+      'x-response-time',
+    ])
+    assert.equal(c.hotCache, undefined)
+    assert.equal(c.keepSurrogateKey, false)
+    assert.equal(c.invalidationPollMs, 100)
+    assert.equal(c.meterProvider, undefined)
   })
 
   it('returns a frozen configuration', () => {
@@ -119,7 +146,7 @@ describe('parseOptions: defaults', () => {
 describe('parseOptions: the caller’s object', () => {
   it('is not mutated', () => {
     const options = {
-      ttl: '30s',
+      ttl: '30s' as const,
       vary: ['Accept-Language'],
       sessionCookies: ['SID'],
       grace: undefined,
@@ -144,7 +171,7 @@ describe('parseOptions: the caller’s object', () => {
   })
 
   it('may be reused for several caches, with the same result', () => {
-    const options = { ttl: '5m', prefix: 'shared' }
+    const options = { ttl: '5m', prefix: 'shared' } as const
     assert.deepEqual({ ...parse(options), store: null }, { ...parse(options), store: null })
   })
 })
@@ -158,8 +185,20 @@ describe('parseOptions: durations', () => {
       ['1h', 3_600_000],
       ['1d', 86_400_000],
       ['1.5s', 1_500],
-      [' 30s ', 30_000],
-      ['30', 30_000],
+      [' 30s ' as Duration, 30_000],
+      ['30' as Duration, 30_000],
+      ['5 minutes', 300_000],
+      ['1 hour', 3_600_000],
+      ['30 seconds', 30_000],
+      ['2 days', 172_800_000],
+      ['250 ms', 250],
+      ['1.5 hours', 5_400_000],
+      ['1 min', 60_000],
+      ['5 mins', 300_000],
+      ['5min', 300_000],
+      ['10 sec', 10_000],
+      ['2 hr', 7_200_000],
+      ['1 week', 604_800_000],
       [0, 0],
       [1.5, 1_500],
       [90, 90_000],
@@ -196,10 +235,14 @@ describe('parseOptions: durations', () => {
     rejects(() => parse({ ttl: '-5s' }), /`ttl`/, /got "-5s"/)
   })
 
-  it("rejects typos such as '5 mins', and non-numbers", () => {
-    for (const bad of ['5 mins', '5min', '5M', '5 minutes', 'fast', '', '1e3', '.5s', '5s5']) {
+  it("rejects typos such as '5 minuts', and non-numbers", () => {
+    for (const bad of ['5 minuts', '5M', '5 Minutes', '5 mo', '5 years']) {
+      rejects(() => parseAny({ ttl: bad }), /`ttl` has an unknown unit/, /Units: ms, s\/sec/)
+    }
+    rejects(() => parseAny({ ttl: '5 minuts' }), /Did you mean "5 minutes"\?/)
+    for (const bad of ['fast', '', '1e3', '.5s', '5s5', '5 m s', '1,5s']) {
       rejects(
-        () => parse({ ttl: bad }),
+        () => parseAny({ ttl: bad }),
         /`ttl` must be a non-negative number of seconds or a string such as/,
         new RegExp(`got ${JSON.stringify(bad).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
       )
@@ -220,7 +263,7 @@ describe('parseOptions: durations', () => {
       'pollInterval',
     ]) {
       rejects(
-        () => parseAny({ [name]: '5 mins' }),
+        () => parseAny({ [name]: 'soon' }),
         new RegExp(`\`${name}\` must be a non-negative number`),
       )
     }
@@ -233,7 +276,7 @@ describe('parseOptions: durations', () => {
   })
 
   it('rejects a lockTtl under 2 seconds, rounding others up to whole seconds', () => {
-    for (const lockTtl of [0, 1, 1.9, '1500ms', '1s']) {
+    for (const lockTtl of [0, 1, 1.9, '1500ms', '1s'] as Duration[]) {
       rejects(() => parse({ lockTtl }), /`lockTtl` must be at least 2 seconds/, /memcached/)
     }
     assert.equal(parse({ lockTtl: 2 }).lockTtlS, 2)
@@ -455,7 +498,7 @@ describe('parseRouteOptions (cache.route())', () => {
   })
 
   it('validates values like the app level does', () => {
-    rejects(() => route({ ttl: '5 mins' }), /`ttl` must be a non-negative number/)
+    rejects(() => route({ ttl: 'soon' }), /`ttl` must be a non-negative number/)
     rejects(() => route({ lockTtl: 1 }), /`lockTtl` must be at least 2 seconds/)
     rejects(() => route({ statuses: [500] }), /`statuses` cannot include 500/)
     for (const options of [null, 'x', []]) {
