@@ -19,6 +19,15 @@ export interface ResponseEntry {
   readonly status: number
   readonly headers: HeaderList
   readonly body: Buffer
+  /** When the render that produced it started: invalidations recorded later make it stale or gone. */
+  readonly startedAt: number
+  /** Invalidation tags: the path tag, route tags and the response's Surrogate-Key. */
+  readonly tags: readonly string[]
+  /**
+   * The response said `public` or `s-maxage`: it may answer requests that carry credentials
+   * (Authorization, or a session Cookie), RFC 9111 §3.5.
+   */
+  readonly shared: boolean
 }
 
 /** Stored at a primary key whose responses vary: the request headers that select the variant. */
@@ -111,11 +120,11 @@ class Reader {
     const start = this.need(n)
     return this.buf.toString('latin1', start, start + n)
   }
+  /** A view, not a copy: a hit writes the body straight from the buffer the store handed over. */
   bytes32(): Buffer {
     const n = this.u32()
     const start = this.need(n)
-    // A copy, so the entry does not pin a larger socket buffer the store may have sliced from.
-    return Buffer.from(this.buf.subarray(start, start + n))
+    return this.buf.subarray(start, start + n)
   }
   done(): boolean {
     return this.at === this.buf.length
@@ -141,6 +150,11 @@ export function encodeEntry(entry: Entry): Buffer {
         w.str16(name)
         w.bytes32(Buffer.from(value, 'latin1'))
       }
+      w.f64(entry.startedAt)
+      w.u8(entry.shared ? 1 : 0)
+      w.u16(entry.tags.length)
+      for (const tag of entry.tags) w.str16(tag)
+      // The body last: a reader can check its length against what remains.
       w.bytes32(entry.body)
       break
     case 'variants':
@@ -175,6 +189,11 @@ export function decodeEntry(value: Buffer | undefined): Entry | undefined {
       const count = r.u16()
       const headers: HeaderList = []
       for (let i = 0; i < count; i++) headers.push([r.str16(), r.bytes32().toString('latin1')])
+      const startedAt = r.f64()
+      const shared = r.u8() === 1
+      const tagCount = r.u16()
+      const tags: string[] = []
+      for (let i = 0; i < tagCount; i++) tags.push(r.str16())
       const body = r.bytes32()
       if (status < 100 || status > 599) return undefined
       entry = {
@@ -187,6 +206,9 @@ export function decodeEntry(value: Buffer | undefined): Entry | undefined {
         status,
         headers,
         body,
+        startedAt,
+        tags,
+        shared,
       }
     } else if (kind === KIND.variants) {
       const count = r.u16()

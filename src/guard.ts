@@ -4,14 +4,82 @@ import type { CacheStore } from './store/types.js'
 
 const CONSEQUENCE = {
   get: 'treating it as a miss',
-  add: 'going on without the lock',
   set: 'the response was not stored',
+  add: 'going on without the lock',
   delete: 'the entry may live until its TTL',
+  compareAndDelete: 'the lock lives until its TTL',
 } as const
+
+export type StoreOp = keyof typeof CONSEQUENCE
 
 /** A store call that failed, timed out, or was skipped because the request's budget was spent. */
 export const FAILED: unique symbol = Symbol('express-ft-cache.failed')
 export type Failed = typeof FAILED
+
+/** What the guard reports besides logging: failures by kind, and how long each call took. */
+export interface GuardObserver {
+  error(kind: string): void
+  duration(op: StoreOp, ms: number): void
+}
+
+interface Pending {
+  readonly at: number
+  fire: (() => void) | undefined
+}
+
+/**
+ * One timer for every pending store call instead of one each: calls are queued by deadline, and a
+ * single timer fails the overdue ones. Most deadlines are "now + the same budget", so they arrive
+ * in order and queueing is a push.
+ */
+class DeadlineQueue {
+  private queue: Pending[] = []
+  private timer: NodeJS.Timeout | undefined
+  private armedAt = Number.POSITIVE_INFINITY
+
+  add(at: number, fire: () => void): Pending {
+    const item: Pending = { at, fire }
+    const q = this.queue
+    if (q.length === 0 || (q[q.length - 1] as Pending).at <= at) q.push(item)
+    else {
+      let lo = 0
+      let hi = q.length
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1
+        if ((q[mid] as Pending).at <= at) lo = mid + 1
+        else hi = mid
+      }
+      q.splice(lo, 0, item)
+    }
+    if (at < this.armedAt) this.arm(at)
+    return item
+  }
+
+  private arm(at: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.armedAt = at
+    this.timer = setTimeout(() => this.expire(), Math.max(0, at - Date.now()))
+    this.timer.unref()
+  }
+
+  private expire(): void {
+    this.timer = undefined
+    this.armedAt = Number.POSITIVE_INFINITY
+    const now = Date.now()
+    let n = 0
+    while (n < this.queue.length && (this.queue[n] as Pending).at <= now) {
+      const fire = (this.queue[n] as Pending).fire
+      if (fire !== undefined) fire()
+      n++
+    }
+    this.queue = n === this.queue.length ? [] : this.queue.slice(n)
+    // Settled calls leave their slot behind (cheaper than removing it): skip over them.
+    while (this.queue.length > 0 && (this.queue[0] as Pending).fire === undefined)
+      this.queue.shift()
+    const head = this.queue[0]
+    if (head !== undefined) this.arm(head.at)
+  }
+}
 
 /**
  * Calls the store with a hard deadline and turns every failure into FAILED, logged (rate-limited).
@@ -19,60 +87,61 @@ export type Failed = typeof FAILED
  * that never settles all cost at most the remaining budget.
  */
 export class StoreGuard {
+  private readonly deadlines = new DeadlineQueue()
+
   constructor(
     private readonly store: CacheStore,
     private readonly log: RateLimitedLog,
     /** Deadline for calls off the request path (write-back, lock release, invalidation). */
     private readonly backgroundMs: number,
+    private readonly observer?: GuardObserver,
   ) {}
 
   /** `deadline` is an absolute Date.now() time; omit for a background call. */
   call<T>(
-    op: 'get' | 'set' | 'add' | 'delete',
+    op: StoreOp,
     run: (s: CacheStore) => Promise<T>,
     deadline?: number,
     logger?: Logger,
   ): Promise<T | Failed> {
+    const start = performance.now()
     const budget = deadline === undefined ? this.backgroundMs : deadline - Date.now()
     if (budget <= 0) return Promise.resolve(FAILED)
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<Failed>((resolve) => {
-      timer = setTimeout(() => {
+    return new Promise<T | Failed>((resolve) => {
+      let settled = false
+      const pending = this.deadlines.add(Date.now() + budget, () => {
         // Timers run before I/O in each loop turn: after a blocked loop, a reply may already be
         // waiting in the socket. Give it that turn (setImmediate runs after the poll phase).
         setImmediate(() => {
-          this.log.warn(
-            `${op}:timeout`,
-            undefined,
-            `express-ft-cache: store ${op} timed out after ${budget}ms; ${CONSEQUENCE[op]}`,
-            logger,
-          )
+          if (settled) return
+          settled = true
+          this.fail(`${op}:timeout`, undefined, `timed out after ${budget}ms`, op, logger)
           resolve(FAILED)
         })
-      }, budget)
-      timer.unref()
-    })
-    let attempt: Promise<T | Failed>
-    try {
-      attempt = Promise.resolve(run(this.store)).catch((err: unknown) => {
-        const code = (err as { code?: unknown } | null)?.code
-        this.log.warn(
-          `${op}:${typeof code === 'string' ? code : err instanceof Error ? err.name : 'error'}`,
-          err,
-          `express-ft-cache: store ${op} failed; ${CONSEQUENCE[op]}`,
-          logger,
-        )
-        return FAILED
       })
-    } catch (err) {
-      attempt = Promise.resolve(FAILED)
-      this.log.warn(
-        `${op}:throw`,
-        err,
-        `express-ft-cache: store ${op} threw; ${CONSEQUENCE[op]}`,
-        logger,
-      )
-    }
-    return Promise.race([attempt, timeout]).finally(() => clearTimeout(timer))
+      const done = (value: T | Failed): void => {
+        pending.fire = undefined
+        if (settled) return
+        settled = true
+        this.observer?.duration(op, performance.now() - start)
+        resolve(value)
+      }
+      try {
+        Promise.resolve(run(this.store)).then(done, (err: unknown) => {
+          const code = (err as { code?: unknown } | null)?.code
+          const kind = typeof code === 'string' ? code : err instanceof Error ? err.name : 'error'
+          this.fail(`${op}:${kind}`, err, 'failed', op, logger)
+          done(FAILED)
+        })
+      } catch (err) {
+        this.fail(`${op}:throw`, err, 'threw', op, logger)
+        done(FAILED)
+      }
+    })
+  }
+
+  private fail(kind: string, err: unknown, what: string, op: StoreOp, logger?: Logger): void {
+    this.observer?.error(kind)
+    this.log.warn(kind, err, `express-ft-cache: store ${op} ${what}; ${CONSEQUENCE[op]}`, logger)
   }
 }

@@ -1,5 +1,7 @@
 export { ConfigError, type ConfigErrorCode } from './config-error.js'
 export type { Duration, DurationUnit } from './duration.js'
+export { InvalidationError } from './engine/invalidate.js'
+export type { CacheStats } from './engine/stats.js'
 export type { CacheOutcome, ResponseCache } from './middleware.js'
 export type { HotCacheOptions, ResponseCacheOptions, RouteOptions } from './options.js'
 export { responseCache } from './response-cache.js'

@@ -6,7 +6,7 @@ import { normalizeForVary, requestHeader } from './http/headers.js'
  * Version of the key layout and of the entry format: bump it when either changes, so a deploy never
  * reads values written by an incompatible version (they simply become misses).
  */
-export const FORMAT_VERSION = 1
+export const FORMAT_VERSION = 2
 
 const hash = (parts: unknown): string =>
   createHash('sha256').update(JSON.stringify(parts)).digest('base64url')
@@ -100,6 +100,70 @@ export function resourceId(req: Request, custom: string | undefined): ResourceId
     query: q === -1 ? '' : canonicalQuery(url.slice(q)),
     custom,
   }
+}
+
+/**
+ * A bounded memo: once full it starts over, which costs nothing per hit (no LRU bookkeeping) and
+ * keeps memory bounded under a flood of unique URLs.
+ */
+export class BoundedMemo<V> {
+  private map = new Map<string, V>()
+  constructor(private readonly max: number) {}
+  get(key: string): V | undefined {
+    return this.map.get(key)
+  }
+  set(key: string, value: V): void {
+    if (this.map.size >= this.max) this.map = new Map()
+    this.map.set(key, value)
+  }
+  delete(key: string): void {
+    this.map.delete(key)
+  }
+  clear(): void {
+    this.map.clear()
+  }
+}
+
+/** What the cache needs to know of a request's resource: its primary key and its path. */
+export interface Resource {
+  readonly primary: string
+  readonly path: string
+}
+
+const resources = new BoundedMemo<Resource>(10_000)
+
+/**
+ * The primary key and path of a request, memoised on the raw request parts: a hot URL costs one
+ * string concatenation and a Map lookup instead of a query canonicalisation and a SHA-256.
+ */
+export function resourceFor(req: Request, prefix: string, custom: string | undefined): Resource {
+  const url = req.originalUrl || req.url || '/'
+  // No field but the last can hold a newline (the HTTP parser rejects them in URLs and hosts).
+  const raw = `${prefix}\n${req.protocol || 'http'}\n${req.hostname || ''}\n${url}${custom === undefined ? '' : `\n${custom}`}`
+  let found = resources.get(raw)
+  if (found === undefined) {
+    const id = resourceId(req, custom)
+    found = { primary: primaryKey(prefix, id), path: id.path }
+    resources.set(raw, found)
+  }
+  return found
+}
+
+const variants = new BoundedMemo<string>(10_000)
+
+/** variantKey, memoised: a Vary hit computes no SHA-256 either. */
+export function variantKeyFor(
+  primary: string,
+  names: readonly string[],
+  values: readonly (string | null)[],
+): string {
+  const raw = JSON.stringify([primary, names, values])
+  let key = variants.get(raw)
+  if (key === undefined) {
+    key = variantKey(primary, names, values)
+    variants.set(raw, key)
+  }
+  return key
 }
 
 /**

@@ -28,14 +28,23 @@ export class RateLimitedLog {
   }
 }
 
+const { chindingsSym } = pino.symbols
+const kBase = Symbol('express-ft-cache.bindings')
+type Bound = { [chindingsSym]: string; [kBase]?: string }
+
 /**
  * Adds `cache: <outcome>` to pino-http's completion line. pino-http logs through the child logger it
  * made for this response (the last of `res.allLogs`); adding a binding to it is cheap and needs no
- * configuration from the user.
+ * configuration from the user. pino appends bindings, so a request whose outcome changes (a route
+ * taking over, a failed render answered stale) would log the key twice: the bindings as they were
+ * before ours are kept and restored first, so the line has one `cache` key, the last outcome.
  */
 export function bindOutcome(res: ServerResponse, outcome: string): void {
   const logs = (res as { allLogs?: Logger[] }).allLogs
-  const log = logs?.[logs.length - 1]
-  if (log !== undefined && typeof log.setBindings === 'function')
-    log.setBindings({ cache: outcome })
+  const log = logs?.[logs.length - 1] as (Logger & Bound) | undefined
+  if (log === undefined || typeof log.setBindings !== 'function') return
+  const base = log[kBase]
+  if (base === undefined) log[kBase] = log[chindingsSym]
+  else log[chindingsSym] = base
+  log.setBindings({ cache: outcome })
 }

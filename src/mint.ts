@@ -1,17 +1,17 @@
-import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Logger } from 'pino'
 import type { ResponseEntry } from './entry.js'
 import { FAILED, type StoreGuard } from './guard.js'
 import { lockKey } from './key.js'
 
-/** A held mint lock: its key and the token that proves this request owns it. */
+/** A held mint lock: its key and the CAS memcached gave our `add`, which proves we own it. */
 export interface Lock {
   readonly key: string
-  readonly token: Buffer
+  readonly cas: bigint
 }
 
-const OWNER = `${hostname()}:${process.pid}:`
+/** Who holds a lock, for whoever inspects memcached; ownership itself is proven by the CAS. */
+const OWNER = Buffer.from(`${hostname()}:${process.pid}`)
 
 /**
  * Takes the fleet-wide mint lock for an entry key with memcached `add`, the only atomic primitive
@@ -26,40 +26,19 @@ export async function acquireLock(
   deadline: number,
   logger?: Logger,
 ): Promise<Lock | 'lost' | 'failed'> {
-  const lock = {
-    key: lockKey(entryKey),
-    token: Buffer.from(OWNER + randomBytes(9).toString('base64url')),
-  }
-  const won = await guard.call(
-    'add',
-    (s) => s.add(lock.key, lock.token, ttlSeconds),
-    deadline,
-    logger,
-  )
-  if (won === FAILED) return 'failed'
-  return won ? lock : 'lost'
+  const key = lockKey(entryKey)
+  const cas = await guard.call('add', (s) => s.add(key, OWNER, ttlSeconds), deadline, logger)
+  if (cas === FAILED) return 'failed'
+  return cas === false ? 'lost' : { key, cas }
 }
 
 /**
- * Best-effort release: delete only if the lock still holds our token (it may have expired and been
- * taken by another process, whose lock we must not drop). Without CAS there is a small window between
- * the read and the delete; the lock TTL bounds the harm.
+ * Releases a lock in one round trip, atomically: memcached's DELETE carrying our CAS deletes the
+ * item only if it is still the one our `add` created. If our lock expired and another process took
+ * it, its CAS differs and its lock stays.
  */
 export async function releaseLock(guard: StoreGuard, lock: Lock): Promise<void> {
-  const held = await guard.call('get', (s) => s.get(lock.key))
-  if (held !== FAILED && held !== undefined && held.equals(lock.token)) {
-    await guard.call('delete', (s) => s.delete(lock.key))
-  }
-}
-
-/** Whether some process holds the lock for this entry key right now. */
-export async function isLocked(
-  guard: StoreGuard,
-  entryKey: string,
-  deadline: number,
-): Promise<boolean | 'failed'> {
-  const held = await guard.call('get', (s) => s.get(lockKey(entryKey)), deadline)
-  return held === FAILED ? 'failed' : held !== undefined
+  await guard.call('compareAndDelete', (s) => s.compareAndDelete(lock.key, lock.cas))
 }
 
 /** What an in-process render produced for the requests waiting on it. */

@@ -37,6 +37,10 @@ export function responseCache(options: ResponseCacheOptions = {}): ResponseCache
       engine.handle(req, res, next, route, true)
     }
   }
+  cache.invalidate = (paths) => engine.invalidate(paths)
+  cache.invalidateTags = (tags, options) => engine.invalidateTags(tags, options)
+  cache.invalidateAll = () => engine.invalidateAll()
+  cache.stats = () => engine.stats()
   cache.settled = () => engine.settled()
   cache.close = async () => {
     await probe?.cancel()

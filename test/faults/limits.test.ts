@@ -482,6 +482,9 @@ function garbageFor(unservable: boolean): (path: string) => Buffer {
       status: 200,
       headers,
       body: Buffer.from(bodyFor(path)),
+      startedAt: now,
+      tags: [],
+      shared: false,
     }
   }
   const patch = (b: Buffer, at: number, value: number): Buffer => {

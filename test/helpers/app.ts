@@ -1,4 +1,5 @@
 import type { Express } from 'express'
+import pino from 'pino'
 import { type ResponseCache, type ResponseCacheOptions, responseCache } from '../../src/index.js'
 import { MemcachedStore } from '../../src/store/memcached.js'
 import type { ExpressFactory } from './express.js'
@@ -11,6 +12,8 @@ export function cacheOn(mc: MemcachedProcess, options: ResponseCacheOptions = {}
   return responseCache({
     store: new MemcachedStore({ servers: mc.address, timeout: '200ms' }),
     prefix: `t${process.pid}x${counter}`,
+    // The default logger warns on stderr; tests that read logs pass their own.
+    logger: pino({ level: 'silent' }),
     ...options,
   })
 }

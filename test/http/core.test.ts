@@ -289,6 +289,9 @@ forEachExpress('full-response caching', (express) => {
       status: 200,
       headers: [['content-type', 'text/plain']],
       body: Buffer.from('stored body'),
+      startedAt: Date.now(),
+      tags: [],
+      shared: false,
     })
     const oldFormat = Buffer.from(good)
     oldFormat[3] = 0

@@ -20,6 +20,9 @@ const response = (over: Partial<ResponseEntry> = {}): ResponseEntry => ({
     ['link', '<b>; rel=preload'],
   ],
   body: Buffer.from('<h1>hello</h1>'),
+  startedAt: T - 250,
+  tags: ['path:/hello', 'news'],
+  shared: true,
   ...over,
 })
 

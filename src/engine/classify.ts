@@ -1,0 +1,114 @@
+/**
+ * Classify: which requests the cache may answer, under which key, with which tags. Reads `req`
+ * only; no store, no response.
+ */
+import type { Request } from 'express'
+import { type RequestDirectives, requestDirectives } from '../http/policy.js'
+import { resourceFor } from '../key.js'
+import type { CacheConfig, RouteConfig } from '../options.js'
+import { pathTag } from './invalidate.js'
+
+/** A request the cache looks up. */
+export interface Lookup {
+  readonly kind: 'lookup'
+  readonly primary: string
+  readonly path: string
+  /** Tags every entry rendered for this request carries: its path tag and the route's tags. */
+  readonly tags: readonly string[]
+  readonly isGet: boolean
+  readonly directives: RequestDirectives
+  /**
+   * RFC 9111 §3.5: Authorization, or (by default) a Cookie that is not an ignored analytics
+   * cookie. Such a request is answered only from entries whose response said `public` or
+   * `s-maxage`, and its own response is stored only when it says so.
+   */
+  readonly credential: 'authorization' | 'cookie' | undefined
+}
+
+export type Classified =
+  | Lookup
+  /** Not for the cache; `detail` goes into Cache-Status. */
+  | { readonly kind: 'bypass'; readonly detail: string }
+  /** RFC 9111 §4.4: an unsafe method; a non-error response invalidates what it names. */
+  | { readonly kind: 'unsafe'; readonly path: string }
+  /** The `key` option threw. */
+  | { readonly kind: 'key-error'; readonly error: unknown }
+
+/** RFC 9110 §9.2.1: the safe methods. Every other method invalidates (RFC 9111 §4.4), M-SEARCH too. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
+
+export function classify(
+  req: Request,
+  route: RouteConfig,
+  cfg: CacheConfig,
+  closed: boolean,
+): Classified {
+  const method = req.method
+  if (method !== 'GET' && method !== 'HEAD') {
+    if (SAFE_METHODS.has(method) || !cfg.invalidateOnUnsafe)
+      return { kind: 'bypass', detail: 'method' }
+    return { kind: 'unsafe', path: pathOf(req) }
+  }
+  if (!route.enabled || closed) return { kind: 'bypass', detail: 'disabled' }
+  const cookie = req.headers.cookie
+  if (
+    cookie !== undefined &&
+    cfg.sessionCookies.length > 0 &&
+    hasCookie(cookie, cfg.sessionCookies)
+  )
+    return { kind: 'bypass', detail: 'session' }
+  let custom: string | undefined
+  if (route.key !== undefined) {
+    try {
+      const part = route.key(req)
+      if (part !== undefined && typeof part !== 'string')
+        throw new TypeError('`key` must return a string or undefined')
+      custom = part
+    } catch (error) {
+      return { kind: 'key-error', error }
+    }
+  }
+  const { primary, path } = resourceFor(req, cfg.prefix, custom)
+  const routeTags = route.tags?.(req) ?? []
+  return {
+    kind: 'lookup',
+    primary,
+    path,
+    tags: routeTags.length === 0 ? [pathTag(path)] : [pathTag(path), ...routeTags],
+    isGet: method === 'GET',
+    directives: requestDirectives(req.headers),
+    credential:
+      req.headers.authorization !== undefined
+        ? 'authorization'
+        : cookie !== undefined && route.cookies === 'private' && counts(cookie, route)
+          ? 'cookie'
+          : undefined,
+  }
+}
+
+/** The path of the target URI, as the key sees it. */
+export function pathOf(req: Request): string {
+  const url = req.originalUrl || req.url || '/'
+  const q = url.indexOf('?')
+  return q === -1 ? url : url.slice(0, q)
+}
+
+/** Cookie names in a Cookie header (RFC 6265 §5.4: `name=value` pairs separated by `;`). */
+function* cookieNames(header: string): Generator<string> {
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=')
+    const name = (eq === -1 ? part : part.slice(0, eq)).trim()
+    if (name !== '') yield name
+  }
+}
+
+function hasCookie(header: string, names: readonly string[]): boolean {
+  for (const name of cookieNames(header)) if (names.includes(name)) return true
+  return false
+}
+
+/** Whether a Cookie header holds any cookie that is not ignored (analytics cookies by default). */
+function counts(header: string, route: RouteConfig): boolean {
+  for (const name of cookieNames(header)) if (!route.isIgnoredCookie(name)) return true
+  return false
+}

@@ -1,0 +1,377 @@
+/**
+ * Fleet-wide invalidation without listing keys (memcached cannot enumerate them).
+ *
+ * Every entry carries tags (its path tag, route tags, its Surrogate-Key) and the time its render
+ * started. An invalidation records, per tag, the time it happened; an entry rendered before the
+ * record's time is gone (hard) or stale (soft). This is memcached's own "namespace" idea, like
+ * Next.js's tag timestamps. Rules that keep it safe:
+ * - A missing record (evicted, or never written) counts as "invalidated now": a reader writes it with
+ *   `add`, so an eviction can never bring a purged entry back. A writer that finds it missing writes
+ *   it just before its own render started, so its fresh entry stays valid.
+ * - A render stores its result only if none of its tags was invalidated after the render started.
+ * - Each process memoises records until the fleet's generation key changes. Every invalidation
+ *   writes a new generation; each process polls it every `invalidationPoll`, so the whole fleet sees
+ *   an invalidation within one poll interval plus a round trip. Clocks must agree (NTP) to within
+ *   the precision wanted: times are compared across machines.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import type { ServerResponse } from 'node:http'
+import type { Logger } from 'pino'
+import type { ResponseEntry } from '../entry.js'
+import { FAILED, type StoreGuard } from '../guard.js'
+import { BoundedMemo } from '../key.js'
+import { MAX_RELATIVE_TTL_SECONDS } from '../store/types.js'
+
+/** The tag every entry carries implicitly: `invalidateAll()` records it. */
+export const ALL_TAG = '*'
+
+/** The tag of every entry of a path, whatever its host, scheme, query, custom key or variant. */
+export const pathTag = (path: string): string => `path:${path}`
+
+/** Times of the last hard and soft invalidation of a tag (epoch ms). */
+export interface TagRecord {
+  readonly hard: number
+  readonly soft: number
+}
+
+/** How an entry stands against the invalidation records. */
+export type Validity = 'valid' | 'stale' | 'gone'
+
+/** An invalidation the store could not record: retry it. */
+export class InvalidationError extends Error {
+  readonly code = 'EFTC_INVALIDATION'
+  constructor(message: string) {
+    super(message)
+    this.name = 'InvalidationError'
+  }
+}
+
+const encodeRecord = (r: TagRecord): Buffer => {
+  const b = Buffer.allocUnsafe(16)
+  b.writeDoubleBE(r.hard, 0)
+  b.writeDoubleBE(r.soft, 8)
+  return b
+}
+
+const decodeRecord = (b: Buffer): TagRecord | undefined => {
+  if (b.length !== 16) return undefined
+  const hard = b.readDoubleBE(0)
+  const soft = b.readDoubleBE(8)
+  return Number.isFinite(hard) && Number.isFinite(soft) ? { hard, soft } : undefined
+}
+
+/** Validity of an entry rendered at `startedAt` against one record. */
+const against = (r: TagRecord, startedAt: number): Validity =>
+  r.hard >= startedAt ? 'gone' : r.soft >= startedAt ? 'stale' : 'valid'
+
+const worse = (a: Validity, b: Validity): Validity =>
+  a === 'gone' || b === 'gone' ? 'gone' : a === 'stale' || b === 'stale' ? 'stale' : 'valid'
+
+export class Invalidations {
+  private readonly memo = new BoundedMemo<TagRecord>(50_000)
+  /** Bumped whenever the memo is emptied: a fetch that started before must not refill it. */
+  private epoch = 0
+  private generation: string | undefined
+  private timer: NodeJS.Timeout | undefined
+  private polling = false
+  private closed = false
+
+  constructor(
+    private readonly guard: StoreGuard,
+    private readonly prefix: string,
+    private readonly pollMs: number,
+    private readonly timeoutMs: number,
+  ) {}
+
+  private recordKey(tag: string): string {
+    return `${this.prefix}:inv:${createHash('sha256').update(tag).digest('base64url')}`
+  }
+
+  private get generationKey(): string {
+    return `${this.prefix}:inv-gen`
+  }
+
+  /** Starts the generation poll (idempotent); the timer never keeps the process alive. */
+  start(): void {
+    if (this.timer !== undefined || this.closed) return
+    this.timer = setInterval(() => void this.poll(), this.pollMs)
+    this.timer.unref()
+    void this.poll()
+  }
+
+  close(): void {
+    this.closed = true
+    if (this.timer !== undefined) clearInterval(this.timer)
+    this.timer = undefined
+  }
+
+  /** Memoises a record; times only move forward, so a slow fetch cannot undo a local invalidation. */
+  private remember(tag: string, r: TagRecord): void {
+    const mine = this.memo.get(tag)
+    this.memo.set(
+      tag,
+      mine === undefined
+        ? r
+        : { hard: Math.max(r.hard, mine.hard), soft: Math.max(r.soft, mine.soft) },
+    )
+  }
+
+  private reset(): void {
+    this.memo.clear()
+    this.epoch++
+  }
+
+  private async poll(): Promise<void> {
+    if (this.polling) return
+    this.polling = true
+    try {
+      const deadline = Date.now() + Math.max(this.timeoutMs, this.pollMs)
+      let value = await this.guard.call('get', (s) => s.get(this.generationKey), deadline)
+      if (value === undefined) {
+        // Evicted or never written: start a generation. Whoever wins the add, all see it changed.
+        const fresh = randomBytes(12)
+        const won = await this.guard.call(
+          'add',
+          (s) => s.add(this.generationKey, fresh, MAX_RELATIVE_TTL_SECONDS),
+          deadline,
+        )
+        value = won === FAILED ? FAILED : won === false ? undefined : fresh
+      }
+      if (value === FAILED || value === undefined) {
+        // Unknown: trust nothing memoised (the hot tier is judged from this memo).
+        this.reset()
+        this.generation = undefined
+        return
+      }
+      const text = value.toString('base64')
+      if (text !== this.generation) {
+        if (this.generation !== undefined) this.reset()
+        this.generation = text
+      }
+    } finally {
+      this.polling = false
+    }
+  }
+
+  /**
+   * Judges an entry from memoised records alone (the hot tier's synchronous path); undefined when
+   * a record is not memoised, or while the generation is unknown.
+   */
+  judgeMemoised(entry: ResponseEntry): Validity | undefined {
+    if (this.generation === undefined) return undefined
+    const all = this.memo.get(ALL_TAG)
+    if (all === undefined) return undefined
+    let v = against(all, entry.startedAt)
+    for (const tag of entry.tags) {
+      const r = this.memo.get(tag)
+      if (r === undefined) return undefined
+      v = worse(v, against(r, entry.startedAt))
+    }
+    return v
+  }
+
+  /** Record reads in flight, so concurrent requests for one tag share a single get. */
+  private readonly inflight = new Map<string, Promise<TagRecord | 'missing' | typeof FAILED>>()
+
+  /** Reads a record into the memo (deduplicated); 'missing' when the store has none. */
+  private read(
+    tag: string,
+    deadline: number,
+    logger?: Logger,
+  ): Promise<TagRecord | 'missing' | typeof FAILED> {
+    const known = this.memo.get(tag)
+    if (known !== undefined) return Promise.resolve(known)
+    let p = this.inflight.get(tag)
+    if (p === undefined) {
+      const epoch = this.epoch
+      const key = this.recordKey(tag)
+      p = this.guard
+        .call('get', (s) => s.get(key), deadline, logger)
+        .then((raw) => {
+          this.inflight.delete(tag)
+          if (raw === FAILED) return FAILED
+          const record = raw === undefined ? undefined : decodeRecord(raw)
+          if (record === undefined) return 'missing'
+          if (epoch === this.epoch) this.remember(tag, record)
+          return record
+        })
+      this.inflight.set(tag, p)
+    }
+    return p
+  }
+
+  /**
+   * Starts reading the records of a request's known tags while its entry is being read, so judging
+   * the entry usually costs no extra round trip.
+   */
+  prefetch(tags: readonly string[], deadline: number, logger?: Logger): void {
+    this.start()
+    void this.read(ALL_TAG, deadline, logger)
+    for (const tag of tags) void this.read(tag, deadline, logger)
+  }
+
+  /**
+   * Writes a missing record as `at` with `add` (another writer may win: then theirs counts), and
+   * memoises it.
+   */
+  private async create(
+    tag: string,
+    at: number,
+    deadline: number,
+    logger?: Logger,
+  ): Promise<TagRecord | typeof FAILED> {
+    const key = this.recordKey(tag)
+    const record: TagRecord = { hard: at, soft: 0 }
+    const added = await this.guard.call(
+      'add',
+      (s) => s.add(key, encodeRecord(record), MAX_RELATIVE_TTL_SECONDS),
+      deadline,
+      logger,
+    )
+    if (added === FAILED) return FAILED
+    if (added !== false) {
+      this.remember(tag, record)
+      return record
+    }
+    const again = await this.guard.call('get', (s) => s.get(key), deadline, logger)
+    const theirs = again === FAILED || again === undefined ? undefined : decodeRecord(again)
+    if (theirs === undefined) return FAILED
+    this.remember(tag, theirs)
+    return theirs
+  }
+
+  /**
+   * Judges an entry against its records (memoised, or read now). A missing record counts as
+   * "invalidated now" and is written so. 'failed' when the store did not say.
+   */
+  async judge(
+    entry: ResponseEntry,
+    deadline: number,
+    logger?: Logger,
+  ): Promise<Validity | 'failed'> {
+    this.start()
+    const records = await Promise.all(
+      [ALL_TAG, ...entry.tags].map(async (tag) => {
+        const r = await this.read(tag, deadline, logger)
+        return r === 'missing' ? this.create(tag, Date.now(), deadline, logger) : r
+      }),
+    )
+    let v: Validity = 'valid'
+    for (const r of records) {
+      if (r === FAILED) return 'failed'
+      v = worse(v, against(r, entry.startedAt))
+    }
+    return v
+  }
+
+  /**
+   * Whether a render that started at `startedAt` may store its result under these tags. Read
+   * fresh from the store (an invalidation may have happened during the render); a missing record is
+   * written as "invalidated just before this render started".
+   */
+  async admits(tags: readonly string[], startedAt: number): Promise<boolean> {
+    const deadline = Date.now() + this.timeoutMs
+    const results = await Promise.all(
+      [ALL_TAG, ...tags].map(async (tag) => {
+        const key = this.recordKey(tag)
+        const raw = await this.guard.call('get', (s) => s.get(key), deadline)
+        if (raw === FAILED) return FAILED
+        const fresh = raw === undefined ? undefined : decodeRecord(raw)
+        const record = fresh ?? (await this.create(tag, startedAt - 1, deadline))
+        if (record === FAILED) return FAILED
+        this.remember(tag, record)
+        // A local invalidation whose store write has not landed yet counts too (remember merges).
+        return this.memo.get(tag) ?? record
+      }),
+    )
+    return results.every((r) => r !== FAILED && against(r, startedAt) === 'valid')
+  }
+
+  /**
+   * Records an invalidation of these tags at `at`, for the whole fleet. The local memo is updated at
+   * once (this process's hot tier obeys it immediately); the generation bump tells the others.
+   * Rejects with an InvalidationError (code EFTC_INVALIDATION) when the store could not record it.
+   */
+  async invalidate(tags: readonly string[], soft: boolean, at = Date.now()): Promise<void> {
+    this.start()
+    const deadline = Date.now() + Math.max(this.timeoutMs, 1000)
+    const failures: string[] = []
+    await Promise.all(
+      [...new Set(tags)].map(async (tag) => {
+        const key = this.recordKey(tag)
+        const raw = await this.guard.call('get', (s) => s.get(key), deadline)
+        const old = raw === FAILED || raw === undefined ? undefined : decodeRecord(raw)
+        // Never move a time backwards: a soft invalidation keeps an earlier hard one.
+        const record: TagRecord = {
+          hard: soft ? (old?.hard ?? 0) : Math.max(at, old?.hard ?? 0),
+          soft: soft ? Math.max(at, old?.soft ?? 0) : (old?.soft ?? 0),
+        }
+        this.remember(tag, record)
+        const ok = await this.guard.call('set', (s) =>
+          s.set(key, encodeRecord(record), MAX_RELATIVE_TTL_SECONDS),
+        )
+        if (ok === FAILED) failures.push(tag)
+      }),
+    )
+    const bumped = await this.guard.call('set', (s) =>
+      s.set(this.generationKey, randomBytes(12), MAX_RELATIVE_TTL_SECONDS),
+    )
+    if (failures.length > 0) {
+      throw new InvalidationError(
+        `express-ft-cache: could not record the invalidation of ${failures.join(', ')}; retry it`,
+      )
+    }
+    if (bumped === FAILED) {
+      throw new InvalidationError(
+        'express-ft-cache: the invalidation was recorded, but the fleet could not be told to drop its memoised records; retry it',
+      )
+    }
+  }
+}
+
+/**
+ * RFC 9111 §4.4: a non-error response to an unsafe method invalidates the target URI and the
+ * same-host URIs in Location and Content-Location — here their whole paths (every query and
+ * variant), through the same records as the API, so a render that started before cannot store the
+ * old content back. Runs at most once: on 'finish', or on 'close' when the client left after the
+ * handler committed a 2xx/3xx (the change happened even if the response never arrived).
+ */
+export function invalidateAfterUnsafe(
+  req: { headers: { host?: string | undefined }; hostname?: string },
+  res: ServerResponse,
+  path: string,
+  run: (tags: string[]) => void,
+): void {
+  let done = false
+  const settle = (): void => {
+    if (done) return
+    const status = res.statusCode
+    if (status < 200 || status >= 400) return
+    done = true
+    const host = (req.hostname || req.headers.host || 'localhost').toLowerCase()
+    const tags = [pathTag(path)]
+    for (const name of ['location', 'content-location']) {
+      const value = res.getHeader(name)
+      if (typeof value !== 'string') continue
+      try {
+        const url = new URL(value, `http://${host}${path}`)
+        if (url.hostname.toLowerCase() === host) tags.push(pathTag(url.pathname))
+      } catch {
+        // Not a URL: nothing to invalidate.
+      }
+    }
+    run(tags)
+  }
+  res.once('finish', settle)
+  res.once('close', () => {
+    if (res.headersSent) return settle()
+    // Gone before the head: the handler may still commit. Catch the status it ends up with.
+    const writeHead = res.writeHead
+    res.writeHead = function (this: ServerResponse, ...args: Parameters<typeof writeHead>) {
+      res.writeHead = writeHead
+      const out = writeHead.apply(this, args)
+      settle()
+      return out
+    } as typeof writeHead
+  })
+}

@@ -1,0 +1,131 @@
+/**
+ * Lookup: reads the entry for a request under one deadline — the hot tier first (synchronously),
+ * then the store — selects the Vary variant (RFC 9111 §4.1), and judges it against the
+ * invalidation records.
+ */
+import type { Request } from 'express'
+import type { Logger } from 'pino'
+import { decodeEntry, type Entry, isServable, type ResponseEntry } from '../entry.js'
+import { FAILED, type StoreGuard } from '../guard.js'
+import { BoundedMemo, variantKeyFor, varyValues } from '../key.js'
+import type { HotTier } from './hot-tier.js'
+import type { Invalidations, Validity } from './invalidate.js'
+
+export interface Found {
+  /** The store did not answer (or the invalidation records could not be read): fail open. */
+  readonly failed: boolean
+  readonly entry: Entry | undefined
+  readonly validity: Validity
+  /** Where this request's response lives: the primary key or its variant key. */
+  readonly entryKey: string
+  /** The varied request headers, when the primary key held a variants record. */
+  readonly varyNames: readonly string[]
+}
+
+const servable = (raw: Buffer | undefined): Entry | undefined => {
+  const entry = decodeEntry(raw)
+  return entry !== undefined && isServable(entry) ? entry : undefined
+}
+
+const NONE: readonly string[] = Object.freeze([])
+
+export class Lookup {
+  /** Primary key -> the request headers its responses vary on, as last seen in its variants record. */
+  readonly variants = new BoundedMemo<readonly string[]>(10_000)
+
+  constructor(
+    private readonly guard: StoreGuard,
+    private readonly invalidations: Invalidations,
+    readonly hot: HotTier | undefined,
+  ) {}
+
+  /** The entry key of this request, as far as this process knows the resource's Vary. */
+  entryKey(req: Request, primary: string): string {
+    const names = this.variants.get(primary)
+    return names === undefined || names.length === 0
+      ? primary
+      : variantKeyFor(primary, names, varyValues(req, names))
+  }
+
+  /** The hot tier's answer: a fresh entry that no memoised invalidation touches, or undefined. */
+  hotHit(req: Request, primary: string, now: number): ResponseEntry | undefined {
+    if (this.hot === undefined) return undefined
+    const entry = this.hot.get(this.entryKey(req, primary), now)
+    if (entry === undefined) return undefined
+    return this.invalidations.judgeMemoised(entry) === 'valid' ? entry : undefined
+  }
+
+  /**
+   * Reads the primary key and, when it holds a variants record, this request's variant; judges a
+   * response against the invalidation records of its tags.
+   */
+  async read(
+    req: Request,
+    primary: string,
+    tags: readonly string[],
+    deadline: number,
+    log?: Logger,
+  ): Promise<Found> {
+    // The records of the tags known now are read alongside the entry (one round trip for both).
+    this.invalidations.prefetch(tags, deadline, log)
+    const known = this.variants.get(primary)
+    let names: readonly string[] = NONE
+    let entryKey = primary
+    let entry: Entry | undefined
+    if (known !== undefined && known.length > 0) {
+      // The variants record is known: read it and the variant together (one round trip), and
+      // fall back to a second read only if the record changed.
+      const key = variantKeyFor(primary, known, varyValues(req, known))
+      const [rawPrimary, rawVariant] = await Promise.all([
+        this.guard.call('get', (s) => s.get(primary), deadline, log),
+        this.guard.call('get', (s) => s.get(key), deadline, log),
+      ])
+      if (rawPrimary === FAILED || rawVariant === FAILED) return failed(key, known)
+      const top = servable(rawPrimary)
+      if (top?.kind === 'variants' && top.names.join() === known.join()) {
+        names = known
+        entryKey = key
+        entry = servable(rawVariant)
+      } else {
+        const again = await this.select(req, primary, top, deadline, log)
+        if (again === undefined) return failed(primary, known)
+        ;({ names, entryKey, entry } = again)
+      }
+    } else {
+      const raw = await this.guard.call('get', (s) => s.get(primary), deadline, log)
+      if (raw === FAILED) return failed(primary, NONE)
+      const again = await this.select(req, primary, servable(raw), deadline, log)
+      if (again === undefined) return failed(primary, NONE)
+      ;({ names, entryKey, entry } = again)
+    }
+    if (entry?.kind !== 'response')
+      return { failed: false, entry, validity: 'valid', entryKey, varyNames: names }
+    const validity = await this.invalidations.judge(entry, deadline, log)
+    if (validity === 'failed') return failed(entryKey, names)
+    if (validity === 'valid') this.hot?.set(entryKey, entry, Date.now())
+    return { failed: false, entry, validity, entryKey, varyNames: names }
+  }
+
+  /** Given what the primary key holds, the entry this request selects (reading its variant). */
+  private async select(
+    req: Request,
+    primary: string,
+    top: Entry | undefined,
+    deadline: number,
+    log?: Logger,
+  ): Promise<{ names: readonly string[]; entryKey: string; entry: Entry | undefined } | undefined> {
+    if (top?.kind !== 'variants') {
+      this.variants.delete(primary)
+      return { names: NONE, entryKey: primary, entry: top }
+    }
+    this.variants.set(primary, top.names)
+    const key = variantKeyFor(primary, top.names, varyValues(req, top.names))
+    const raw = await this.guard.call('get', (s) => s.get(key), deadline, log)
+    if (raw === FAILED) return undefined
+    return { names: top.names, entryKey: key, entry: servable(raw) }
+  }
+}
+
+function failed(entryKey: string, varyNames: readonly string[]): Found {
+  return { failed: true, entry: undefined, validity: 'valid', entryKey, varyNames }
+}

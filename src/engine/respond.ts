@@ -1,0 +1,120 @@
+/**
+ * Respond: replays a stored entry (or a 304 for it) with `Age`, `X-Cache` and `Cache-Status`, and
+ * marks the outcome of every request (headers, pino-http binding, counters, debug log).
+ */
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
+import type { Request } from 'express'
+import type { Logger } from 'pino'
+import type { ResponseEntry } from '../entry.js'
+import { isNotModified, NOT_MODIFIED_FIELDS } from '../http/conditional.js'
+import { bindOutcome } from '../logging.js'
+import type { CacheConfig } from '../options.js'
+import type { Counters, Outcome } from './stats.js'
+
+/** Writes a whole response: status, a flat [name, value, …] header list, and the body if any. */
+export type Writer = (status: number, headers: string[], body: Buffer | undefined) => void
+
+const kOutcome = Symbol('express-ft-cache.outcome')
+type Marked = ServerResponse & { [kOutcome]?: Outcome }
+
+/** The entry's stored headers as a flat list, built once per decoded entry (hot entries reuse it). */
+const flatHeaders = new WeakMap<ResponseEntry, readonly string[]>()
+function flat(entry: ResponseEntry): readonly string[] {
+  let list = flatHeaders.get(entry)
+  if (list === undefined) {
+    const out: string[] = []
+    // Content-Length is computed on every answer (a 304 or HEAD differs from the stored body).
+    for (const [name, value] of entry.headers) if (name !== 'content-length') out.push(name, value)
+    list = out
+    flatHeaders.set(entry, list)
+  }
+  return list
+}
+
+export class Responder {
+  constructor(
+    private readonly cfg: CacheConfig,
+    private readonly counters: Counters,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Records the outcome once per request (a re-mark replaces it: a route took over, a render failed). */
+  outcome(req: Request, res: ServerResponse, outcome: Outcome): void {
+    const r = res as Marked
+    const before = r[kOutcome]
+    if (before !== undefined) this.counters.uncount(before)
+    r[kOutcome] = outcome
+    this.counters.outcome(outcome)
+    bindOutcome(res, outcome)
+    if (this.logger.isLevelEnabled('debug'))
+      this.logger.debug({ cache: outcome, url: req.originalUrl }, 'express-ft-cache')
+  }
+
+  /** Marks a request the handler will answer: X-Cache / Cache-Status now, before its head goes out. */
+  mark(req: Request, res: ServerResponse, outcome: Outcome, detail: string): void {
+    if (this.cfg.debugHeaders && !res.headersSent) {
+      res.setHeader('x-cache', outcome)
+      res.setHeader('cache-status', `${this.cfg.cacheName}; ${detail}`)
+    }
+    this.outcome(req, res, outcome)
+  }
+
+  /**
+   * Answers from an entry: a 304 when the request's conditions (or `conditions`, set aside from a
+   * request the handler rendered in full) match a stored 200, else the stored response.
+   */
+  serve(
+    req: Request,
+    res: ServerResponse,
+    entry: ResponseEntry,
+    outcome: Outcome,
+    detail: string | undefined,
+    write: Writer = (status, headers, body) => {
+      res.writeHead(status, headers)
+      res.end(body)
+    },
+    conditions: IncomingHttpHeaders = req.headers,
+  ): void {
+    if (res.headersSent) return
+    const now = Date.now()
+    this.outcome(req, res, outcome)
+    // RFC 9111 §5.1: Age is the time since the response was generated, in seconds.
+    const age = String(entry.initialAge + Math.max(0, Math.floor((now - entry.cachedAt) / 1000)))
+    const extra: string[] = ['age', age]
+    if (this.cfg.debugHeaders) {
+      const ttl = Math.round((entry.staleAt - now) / 1000)
+      // RFC 9211 §2.1: `hit` only when the origin was not asked; a stale copy replacing a failed
+      // render was forwarded (`fwd=stale`), so it carries the ttl but not `hit`.
+      const forwarded = detail?.startsWith('fwd=') === true
+      extra.push(
+        'x-cache',
+        outcome,
+        'cache-status',
+        `${this.cfg.cacheName}; ${forwarded ? '' : 'hit; '}ttl=${ttl}${detail ? `; ${detail}` : ''}`,
+      )
+    }
+    const stored = flat(entry)
+    if (
+      entry.status === 200 &&
+      (conditions['if-none-match'] !== undefined ||
+        conditions['if-modified-since'] !== undefined) &&
+      isNotModified(conditions, entry.headers)
+    ) {
+      // RFC 9110 §15.4.5: a 304 carries only the fields that would guide a cache update.
+      const headers: string[] = []
+      for (let i = 0; i < stored.length; i += 2) {
+        if (NOT_MODIFIED_FIELDS.has(stored[i] as string))
+          headers.push(stored[i] as string, stored[i + 1] as string)
+      }
+      write(304, headers.concat(extra), undefined)
+      return
+    }
+    const hasBody = entry.status !== 204 && entry.status !== 304 && entry.status >= 200
+    if (hasBody) extra.push('content-length', String(entry.body.length))
+    write(
+      entry.status,
+      stored.concat(extra),
+      req.method === 'HEAD' || !hasBody ? undefined : entry.body,
+    )
+  }
+}
