@@ -70,20 +70,24 @@ export function parseDuration(value: unknown, name: string): number {
   )
 }
 
-/** One day: a plain number above it is more likely milliseconds than seconds (`ttl: 60000`). */
-const SUSPICIOUS_SECONDS = 86_400
+/**
+ * A plain number is suspicious above one day, or when it is a round number of thousands (1000,
+ * 30000, 60000): the usual millisecond values, while second values tend to be multiples of 60.
+ */
+const isSuspicious = (n: number): boolean => n > 86_400 || (n >= 1000 && n % 1000 === 0)
 const warned = new Set<string>()
 
 function readable(seconds: number): string {
   const hours = seconds / 3_600
+  if (hours < 1) return `${Number((seconds / 60).toFixed(1))} minutes`
   return hours < 48
     ? `${Number(hours.toFixed(1))} hours`
     : `${Number((hours / 24).toFixed(1))} days`
 }
 
 /**
- * Warns, once per process per option name, when a duration is a bare number above one day: numbers
- * are seconds here, while Express, apicache's numbers and setTimeout use milliseconds.
+ * Warns, once per process per option name, when a duration is a suspicious bare number: numbers are
+ * seconds here, while Express's maxAge, apicache's numbers and setTimeout use milliseconds.
  */
 export function warnIfMilliseconds(value: unknown, name: string, logger: Logger): void {
   const bare =
@@ -91,7 +95,7 @@ export function warnIfMilliseconds(value: unknown, name: string, logger: Logger)
     (typeof value === 'string' && PATTERN.exec(value)?.[2] === undefined)
   if (!bare || warned.has(name)) return
   const seconds = Number(value)
-  if (!(seconds > SUSPICIOUS_SECONDS)) return
+  if (!Number.isFinite(seconds) || !isSuspicious(seconds)) return
   warned.add(name)
   logger.warn(
     { code: 'EFTC_DURATION_SECONDS', option: name, value },

@@ -5,7 +5,13 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { it } from 'node:test'
-import { APP_KEYS, type CacheConfig, parseOptions, ROUTE_KEYS } from '../src/options.js'
+import {
+  APP_KEYS,
+  type CacheConfig,
+  defaultLogger,
+  parseOptions,
+  ROUTE_KEYS,
+} from '../src/options.js'
 import { MemoryStore } from '../src/store/memory.js'
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
@@ -29,6 +35,10 @@ function table(heading: string): Map<string, string> {
 
 const seconds = (ms: number): string => `\`${ms / 1000}\``
 const config: CacheConfig = parseOptions({ store: new MemoryStore() }, () => new MemoryStore())
+const hotOn = parseOptions({ store: new MemoryStore(), hotCache: true }, () => new MemoryStore())
+/** A list as the README writes it: `['a', 'b']`. */
+const list = (items: Iterable<string>): string =>
+  `\`[${[...items].map((i) => `'${i}'`).join(', ')}]\``
 
 const expected: Record<(typeof APP_KEYS)[number], string> = {
   store: '`new MemcachedStore()`',
@@ -49,18 +59,38 @@ const expected: Record<(typeof APP_KEYS)[number], string> = {
   timeout: seconds(config.timeoutMs),
   pollInterval: seconds(config.pollIntervalMs),
   prefix: `\`'${config.prefix}'\``,
-  logger: 'silent',
+  logger:
+    config.logger === defaultLogger() && config.logger.level === 'warn'
+      ? 'pino at `warn` on stderr'
+      : `level ${config.logger.level}`,
   debugHeaders: `\`${config.debugHeaders}\``,
   cacheName: `\`'${config.cacheName}'\``,
   honorClientNoCache: `\`${config.honorClientNoCache}\``,
   sessionCookies: `\`${JSON.stringify(config.sessionCookies)}\``,
   invalidateOnUnsafe: `\`${config.invalidateOnUnsafe}\``,
+  servers: 'none',
+  cookies: `\`'${config.cookies}'\``,
+  ignoredCookies: list(config.ignoredCookies),
+  tags: config.tags === undefined ? 'none' : 'a function',
+  perRequestHeaders: [...config.perRequestHeaders].map((h) => `\`${h}\``).join(', '),
+  hotCache: config.hotCache === undefined ? '`false`' : 'on',
+  keepSurrogateKey: `\`${config.keepSurrogateKey}\``,
+  invalidationPoll: seconds(config.invalidationPollMs),
+  meterProvider: config.meterProvider === undefined ? 'the global one' : 'a provider',
 }
 
 it('lists every responseCache option, and only those, with the defaults the code applies', () => {
   const rows = table('### `responseCache(options)`')
   assert.deepEqual([...rows.keys()].sort(), [...APP_KEYS].sort())
   for (const name of APP_KEYS) assert.equal(rows.get(name), expected[name], `default of ${name}`)
+})
+
+it('states what `hotCache: true` means', () => {
+  const row = readme.split('\n').find((l) => l.startsWith('| `hotCache` |')) ?? ''
+  const maxBytes = hotOn.hotCache?.maxBytes ?? 0
+  const ttl = (hotOn.hotCache?.ttlMs ?? 0) / 1000
+  assert.ok(row.includes(`\`{ maxBytes: ${maxBytes}, ttl: ${ttl} }\``), row)
+  assert.ok(row.includes(`${maxBytes / 1024 / 1024} MiB, ${ttl} s`), row)
 })
 
 it('names every per-route option in the cache.route() section', () => {

@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { Writable } from 'node:stream'
 import { describe, it } from 'node:test'
+import { metrics } from '@opentelemetry/api'
+import type { Request } from 'express'
 import pino from 'pino'
 import { ConfigError } from '../../src/config-error.js'
 import type { Duration } from '../../src/duration.js'
+import * as exported from '../../src/index.js'
 import {
   type CacheConfig,
   DEFAULT_STATUSES,
@@ -13,6 +18,7 @@ import {
   type RouteOptions,
 } from '../../src/options.js'
 import { responseCache } from '../../src/response-cache.js'
+import { MemcachedStore } from '../../src/store/memcached.js'
 import { MemoryStore } from '../../src/store/memory.js'
 
 const makeStore = (): MemoryStore => new MemoryStore()
@@ -405,6 +411,7 @@ describe('parseOptions: value validation', () => {
       'debugHeaders',
       'honorClientNoCache',
       'invalidateOnUnsafe',
+      'keepSurrogateKey',
     ]) {
       rejects(
         () => parseAny({ [name]: 'yes' }),
@@ -478,6 +485,12 @@ describe('parseRouteOptions (cache.route())', () => {
       'honorClientNoCache',
       'sessionCookies',
       'invalidateOnUnsafe',
+      'servers',
+      'perRequestHeaders',
+      'hotCache',
+      'keepSurrogateKey',
+      'invalidationPoll',
+      'meterProvider',
     ]
     for (const name of appOnly) {
       rejects(
@@ -589,5 +602,337 @@ describe('responseCache()', () => {
     const cache = responseCache(options)
     await cache.close()
     assert.equal(options.ttl, '30s')
+  })
+})
+
+/** A pino logger whose lines are kept as parsed objects. */
+function capture(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = []
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>)
+      done()
+    },
+  })
+  return { logger: pino({ level: 'warn' }, stream), lines }
+}
+
+describe('ConfigError', () => {
+  it('is exported, a TypeError, with a stable code and the option at fault', () => {
+    assert.equal(exported.ConfigError, ConfigError)
+    assert.throws(
+      () => parseAny({ ttl: 'soon' }),
+      (err: unknown) =>
+        err instanceof exported.ConfigError &&
+        err instanceof TypeError &&
+        err.code === 'EFTC_OPTION' &&
+        err.option === 'ttl',
+    )
+    assert.throws(
+      () => parseAny({ hotCache: { ttl: 120 } }),
+      (err: unknown) => err instanceof ConfigError && err.option === 'hotCache',
+    )
+  })
+
+  it('wraps the store’s own validation errors', () => {
+    assert.throws(
+      () => parseAny({ store: {} }),
+      (err: unknown) =>
+        err instanceof ConfigError && err.option === 'store' && err.cause instanceof TypeError,
+    )
+    rejects(() => parseAny({ servers: ['mc1:notaport'] }), /mc1:notaport/)
+  })
+
+  it('is what responseCache() throws when used as a middleware', () => {
+    const asMiddleware = responseCache as unknown as (req: unknown, res: unknown) => void
+    assert.throws(
+      () => asMiddleware({ method: 'GET', headers: {} }, {}),
+      (err: unknown) => err instanceof ConfigError && err.code === 'EFTC_OPTION',
+    )
+  })
+})
+
+describe('servers', () => {
+  it('builds a MemcachedStore from an array or a string, without calling makeDefaultStore', async () => {
+    for (const servers of [
+      ['mc2:11211', 'mc1:11211'],
+      'mc1:11211,mc2:11211',
+      'mc1:11211 mc2:11211',
+    ]) {
+      const c = parseOptions({ servers }, () => assert.fail('the default store must not be made'))
+      assert.ok(c.store instanceof MemcachedStore)
+      assert.deepEqual(c.store.servers, ['mc1:11211', 'mc2:11211'])
+      assert.equal(c.ownsStore, true)
+      await c.store.close()
+    }
+  })
+
+  it('cannot be combined with store', () => {
+    rejects(
+      () => parse({ servers: ['mc1:11211'], store: new MemoryStore() }),
+      /give either `servers` or `store`, not both/,
+      /new MemcachedStore\(\{ servers \}\)/,
+    )
+  })
+
+  it('must be host:port entries', () => {
+    for (const servers of [42, [42], null, {}]) {
+      rejects(() => parseAny({ servers }), /`servers` must be 'host:port' entries/)
+    }
+  })
+
+  it('is not made when another option is invalid', () => {
+    // The store is built last: an invalid option never opens a connection.
+    rejects(() => parseAny({ servers: ['mc1:11211'], prefix: 'a b' }), /`prefix`/)
+  })
+})
+
+describe('logger default', () => {
+  it('is one pino logger at warn, named express-ft-cache', () => {
+    const a = parse({}).logger
+    assert.equal(a, parse({}).logger)
+    assert.equal(a, defaultLogger())
+    assert.equal(a.level, 'warn')
+    assert.equal(a.bindings().name, 'express-ft-cache')
+  })
+
+  it('writes warnings to stderr and nothing below warn', () => {
+    const script = [
+      "import { defaultLogger } from './src/options.ts'",
+      "defaultLogger().info('not shown')",
+      "defaultLogger().warn({ code: 'X' }, 'shown')",
+    ].join('\n')
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script],
+      { cwd: new URL('../..', import.meta.url), encoding: 'utf8', timeout: 60_000 },
+    )
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal(r.stdout, '')
+    const lines = r.stderr.trim().split('\n')
+    assert.equal(lines.length, 1, r.stderr)
+    const line = JSON.parse(lines[0] ?? '') as Record<string, unknown>
+    assert.equal(line.name, 'express-ft-cache')
+    assert.equal(line.level, 40)
+    assert.equal(line.msg, 'shown')
+  })
+
+  it('is replaced by the given logger', () => {
+    const { logger } = capture()
+    assert.equal(parse({ logger }).logger, logger)
+    assert.equal(route({}, parse({ logger })).tags, undefined)
+  })
+})
+
+describe('cookies and ignoredCookies', () => {
+  it("defaults to 'private', accepts 'ignore', rejects anything else", () => {
+    assert.equal(parse({}).cookies, 'private')
+    assert.equal(parse({ cookies: 'ignore' }).cookies, 'ignore')
+    for (const cookies of ['public', 'Ignore', true, null]) {
+      rejects(() => parseAny({ cookies }), /`cookies` must be 'private' or 'ignore'/)
+    }
+  })
+
+  it('is set per route, inheriting the app setting', () => {
+    const base = parse({ cookies: 'ignore' })
+    assert.equal(route({}, base).cookies, 'ignore')
+    assert.equal(route({ cookies: 'private' }, base).cookies, 'private')
+  })
+
+  it('ignores analytics cookies by default: _ga and _ga_XYZ both match', () => {
+    const { isIgnoredCookie } = parse({})
+    for (const name of [
+      '_ga',
+      '_ga_XYZ123',
+      '_gid',
+      '_gat',
+      '_gat_UA12345',
+      '_fbp',
+      '_hjSessionUser_1',
+      '__utma',
+      '__utmz',
+    ]) {
+      assert.equal(isIgnoredCookie(name), true, name)
+    }
+    for (const name of ['_gax', '_GA', 'ga', 'sid', 'connect.sid', '_fbc', '__utm', 'x_ga']) {
+      assert.equal(isIgnoredCookie(name), name === '__utm', name)
+    }
+  })
+
+  it('replaces the default list, with exact names and prefix* patterns, case-sensitive', () => {
+    const c = parse({ ignoredCookies: ['theme', 'consent_*', 'theme'] })
+    assert.deepEqual(c.ignoredCookies, ['theme', 'consent_*'])
+    assert.ok(Object.isFrozen(c.ignoredCookies))
+    assert.equal(c.isIgnoredCookie('theme'), true)
+    assert.equal(c.isIgnoredCookie('Theme'), false)
+    assert.equal(c.isIgnoredCookie('consent_v2'), true)
+    assert.equal(c.isIgnoredCookie('_ga'), false)
+    assert.equal(parse({ ignoredCookies: [] }).isIgnoredCookie('_ga'), false)
+    assert.equal(parse({ ignoredCookies: ['*'] }).isIgnoredCookie('anything'), true)
+  })
+
+  it('compiles a route’s list, and reuses the app matcher when the route has none', () => {
+    const base = parse({ ignoredCookies: ['a'] })
+    assert.equal(route({}, base).isIgnoredCookie, base.isIgnoredCookie)
+    const r = route({ ignoredCookies: ['b*'] }, base)
+    assert.equal(r.isIgnoredCookie('a'), false)
+    assert.equal(r.isIgnoredCookie('bee'), true)
+  })
+
+  it('rejects patterns that are not cookie names with an optional trailing *', () => {
+    for (const ignoredCookies of ['_ga', ['a*b'], ['*a'], ['a**'], ['a b'], [''], [42], ['a;b']]) {
+      rejects(
+        () => parseAny({ ignoredCookies }),
+        /`ignoredCookies` must be an array of cookie names \(case-sensitive\), a trailing `\*` matching a prefix/,
+      )
+    }
+  })
+})
+
+describe('perRequestHeaders', () => {
+  it('extends the default list, lower-cased', () => {
+    const c = parse({ perRequestHeaders: ['X-Trace-Id', 'x-request-id'] })
+    assert.ok(c.perRequestHeaders.has('x-trace-id'))
+    assert.ok(c.perRequestHeaders.has('traceparent'))
+    assert.ok(c.perRequestHeaders.has('x-response-time'))
+    assert.equal(c.perRequestHeaders.size, 8)
+  })
+
+  it('rejects fields the cache itself relies on, saying what to use instead', () => {
+    rejects(
+      () => parse({ perRequestHeaders: ['Set-Cookie'] }),
+      /cannot include `set-cookie`: use `stripSetCookie`/,
+    )
+    rejects(() => parse({ perRequestHeaders: ['surrogate-key'] }), /use `keepSurrogateKey`/)
+    for (const h of ['cache-control', 'vary', 'content-type', 'etag', 'date', 'age'])
+      rejects(() => parse({ perRequestHeaders: [h] }), new RegExp(`cannot include \`${h}\``))
+  })
+
+  it('rejects what is not a list of header names', () => {
+    for (const perRequestHeaders of ['x-request-id', ['x request'], [''], [1]]) {
+      rejects(
+        () => parseAny({ perRequestHeaders }),
+        /`perRequestHeaders` must be an array of request header names/,
+      )
+    }
+  })
+})
+
+describe('hotCache', () => {
+  it('is off by default and with false; true means 32 MiB for 1 s', () => {
+    assert.equal(parse({}).hotCache, undefined)
+    assert.equal(parse({ hotCache: false }).hotCache, undefined)
+    assert.deepEqual(parse({ hotCache: true }).hotCache, { maxBytes: 33_554_432, ttlMs: 1000 })
+  })
+
+  it('fills what an object leaves out', () => {
+    assert.deepEqual(parse({ hotCache: { maxBytes: 1024 } }).hotCache, {
+      maxBytes: 1024,
+      ttlMs: 1000,
+    })
+    const c = parse({ hotCache: { ttl: '250ms' } })
+    assert.deepEqual(c.hotCache, { maxBytes: 33_554_432, ttlMs: 250 })
+    assert.ok(Object.isFrozen(c.hotCache))
+    assert.equal(parse({ hotCache: { ttl: 60 } }).hotCache?.ttlMs, 60_000)
+    assert.equal(parse({ hotCache: { ttl: undefined } }).hotCache?.ttlMs, 1000)
+  })
+
+  it('validates maxBytes, ttl and unknown keys', () => {
+    for (const maxBytes of [0, -1, 1.5, '1mb', Number.POSITIVE_INFINITY]) {
+      rejects(
+        () => parseAny({ hotCache: { maxBytes } }),
+        /`hotCache\.maxBytes` must be a positive whole number of bytes/,
+      )
+    }
+    for (const ttl of [0, '0ms', 61, '2 minutes']) {
+      rejects(
+        () => parseAny({ hotCache: { ttl } }),
+        /`hotCache\.ttl` must be above 0 and at most 60 seconds/,
+      )
+    }
+    rejects(() => parseAny({ hotCache: { ttl: 'soon' } }), /`hotCache\.ttl` must be a non-negative/)
+    rejects(
+      () => parseAny({ hotCache: { maxbytes: 1 } }),
+      /unknown option `maxbytes` in hotCache\. Did you mean `maxBytes`\?/,
+    )
+    for (const hotCache of ['yes', 1, null, []]) {
+      rejects(() => parseAny({ hotCache }), /`hotCache` must be true, false or \{ maxBytes\?/)
+    }
+  })
+})
+
+describe('tags', () => {
+  const req = {} as Request
+
+  it('wraps a list in a function returning the same frozen, de-duplicated array', () => {
+    const c = parse({ tags: ['products', 'home', 'products'] })
+    const tags = c.tags?.(req)
+    assert.deepEqual(tags, ['products', 'home'])
+    assert.ok(Object.isFrozen(tags))
+    assert.equal(c.tags?.(req), tags)
+  })
+
+  it('calls a function per request, undefined meaning no tags', () => {
+    const c = parse({ tags: (r) => (r.path === '/a' ? ['a', 'all'] : undefined) })
+    assert.deepEqual(c.tags?.({ path: '/a' } as Request), ['a', 'all'])
+    assert.deepEqual(c.tags?.({ path: '/b' } as Request), [])
+  })
+
+  it('drops invalid tags a function returns, and warns once', () => {
+    const { logger, lines } = capture()
+    const c = parse({ logger, tags: () => ['ok', 'has space', ''] })
+    assert.deepEqual(c.tags?.(req), ['ok'])
+    assert.deepEqual(c.tags?.(req), ['ok'])
+    assert.equal(lines.length, 1)
+    assert.equal(lines[0]?.code, 'EFTC_TAGS')
+    const odd = parse({ logger, tags: () => 'ok' as unknown as string[] })
+    assert.deepEqual(odd.tags?.(req), [])
+  })
+
+  it('accepts 1 to 128 printable ASCII characters without spaces', () => {
+    const longest = 'x'.repeat(128)
+    assert.deepEqual(parse({ tags: [longest, 'a:b/c~d'] }).tags?.(req), [longest, 'a:b/c~d'])
+    for (const tags of [['x'.repeat(129)], [''], ['a b'], ['é'], ['tab\t'], [42], 'products', {}]) {
+      rejects(
+        () => parseAny({ tags }),
+        /`tags` must be an array of tags \(1 to 128 printable ASCII/,
+      )
+    }
+  })
+
+  it('is set per route, inheriting the app tags', () => {
+    const base = parse({ tags: ['site'] })
+    assert.deepEqual(route({}, base).tags?.(req), ['site'])
+    assert.deepEqual(route({ tags: ['news'] }, base).tags?.(req), ['news'])
+  })
+})
+
+describe('keepSurrogateKey, invalidationPoll, meterProvider', () => {
+  it('keepSurrogateKey is a boolean, false by default', () => {
+    assert.equal(parse({ keepSurrogateKey: true }).keepSurrogateKey, true)
+  })
+
+  it('invalidationPoll is between 10ms and 250ms', () => {
+    assert.equal(parse({ invalidationPoll: '50ms' }).invalidationPollMs, 50)
+    assert.equal(parse({ invalidationPoll: 0.01 }).invalidationPollMs, 10)
+    assert.equal(parse({ invalidationPoll: '250 ms' }).invalidationPollMs, 250)
+    for (const invalidationPoll of ['5ms', '251ms', 1, 100] as Duration[]) {
+      rejects(
+        () => parse({ invalidationPoll }),
+        /`invalidationPoll` must be between 10ms and 250ms/,
+        /numbers are seconds/,
+      )
+    }
+  })
+
+  it('meterProvider must have getMeter; the global one is left to the engine', () => {
+    const provider = metrics.getMeterProvider()
+    assert.equal(parse({ meterProvider: provider }).meterProvider, provider)
+    for (const meterProvider of [{}, 'otel', null]) {
+      rejects(
+        () => parseAny({ meterProvider }),
+        /`meterProvider` must be an OpenTelemetry MeterProvider/,
+      )
+    }
   })
 })
