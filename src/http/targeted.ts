@@ -16,9 +16,9 @@ const INTEGER_DIRECTIVES = new Set([
 ])
 
 /**
- * The directives of the first targeted cache-control field present (RFC 9213 §2.2: in this cache's
- * order of precedence), or undefined when none is present or the first present one is invalid, so
- * Cache-Control and Expires apply (RFC 9213 §2.1: an invalid targeted field is ignored).
+ * The directives of the first targeted cache-control field, in this cache's list order, with a
+ * valid, non-empty value (RFC 9213 §2.2); undefined when there is none, and Cache-Control and
+ * Expires apply.
  */
 export function targetedDirectives(
   headers: OutgoingHttpHeaders,
@@ -29,9 +29,8 @@ export function targetedDirectives(
     if (raw === undefined) continue
     // RFC 8941 §4.2: repeated field lines combine into one list.
     const text = Array.isArray(raw) ? raw.join(', ') : String(raw)
-    // An empty field carries no directive: as if absent.
-    if (text.trim() === '') continue
-    return parseTargeted(text)
+    const directives = text.trim() === '' ? undefined : parseTargeted(text)
+    if (directives !== undefined) return directives
   }
   return undefined
 }
