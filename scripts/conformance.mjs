@@ -7,6 +7,8 @@
 //   npm run conformance -- --suite path/to/cache-tests --id freshness-max-age   # one test, verbosely
 //   npm run conformance -- --suite DIR --out results.json --markdown table.md
 //   --dist: test the built package (dist/) instead of src (through tsx).   MC=host:port: use that memcached.
+//   --origin-error next: an origin connection failure becomes next(502 error) instead of a dropped
+//   client connection.   --stale-if-error N: pass staleIfError: N (seconds) to the cache.
 //   PORT=… ORIGIN=… npm run conformance -- --serve: only the cache + proxy (for another runner's APP_CMD).
 import { spawn, spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -22,11 +24,17 @@ const option = (name) => {
   const i = argv.indexOf(name)
   return i === -1 ? undefined : argv[i + 1]
 }
+const serveOptions = {
+  mc: process.env.MC,
+  originError: option('--origin-error') ?? 'drop',
+  staleIfError:
+    option('--stale-if-error') === undefined ? undefined : Number(option('--stale-if-error')),
+}
 
 if (flag('--serve')) {
-  const { PORT, ORIGIN, MC } = process.env
+  const { PORT, ORIGIN } = process.env
   if (!PORT || !ORIGIN) fail('--serve needs PORT and ORIGIN in the environment')
-  const { stop } = await serve({ port: Number(PORT), origin: ORIGIN, mc: MC })
+  const { stop } = await serve({ ...serveOptions, port: Number(PORT), origin: ORIGIN })
   const quit = () => stop().finally(() => process.exit(0))
   process.once('SIGTERM', quit)
   process.once('SIGINT', quit)
@@ -107,7 +115,7 @@ async function run() {
   let cache
   try {
     await waitHttp(`${originUrl}/state/ping`, 20)
-    cache = await serve({ port: cachePort, origin: originUrl, mc: process.env.MC })
+    cache = await serve({ ...serveOptions, port: cachePort, origin: originUrl })
     const base = `http://127.0.0.1:${cachePort}`
     await waitHttp(`${base}/state/ping`, 20)
     const env = { ...process.env, npm_config_base: base, npm_config_id: testId }

@@ -20,14 +20,22 @@ const HOP_BY_HOP = new Set([
 const FRAMING = new Set(['transfer-encoding'])
 
 /**
- * Returns an Express-compatible handler `(req, res) => void` proxying to `origin` (a base URL).
- * On an origin connection error it destroys the client socket, so "the origin dropped the
- * connection" stays visible to the client instead of becoming a made-up 502.
+ * Returns an Express handler `(req, res, next) => void` proxying to `origin` (a base URL).
+ * On an origin connection error it destroys the client socket (`onError: 'drop'`, the default), so
+ * "the origin dropped the connection" stays visible to the client; with `onError: 'next'` it calls
+ * next() with a 502 error instead, as an app whose upstream failed would, which lets the cache
+ * answer with a stale copy (RFC 9111 §4.2.4).
  */
-export function reverseProxy(origin) {
+export function reverseProxy(origin, { onError = 'drop' } = {}) {
   const target = new URL(origin)
   const agent = new http.Agent({ keepAlive: true })
-  return (req, res) => {
+  return (req, res, next) => {
+    const failed = () => {
+      if (onError === 'next' && !res.headersSent) {
+        res.removeHeader('content-length')
+        next(Object.assign(new Error('origin connection failed'), { status: 502 }))
+      } else req.socket.destroy()
+    }
     const headers = {}
     for (const [name, value] of Object.entries(req.headers)) {
       if (!HOP_BY_HOP.has(name) && value !== undefined) headers[name] = value
@@ -80,7 +88,8 @@ export function reverseProxy(origin) {
     // Bytes past a short Content-Length make the origin socket fail once the response is parsed:
     // that response is complete and still goes out.
     upstream.on('error', () => {
-      if (received?.complete !== true) req.socket.destroy()
+      if (received === undefined) failed()
+      else if (!received.complete) req.socket.destroy()
     })
     req.pipe(upstream)
     // The client went away: so does the origin request.

@@ -15,20 +15,26 @@ async function loadCache() {
   return tsImport(new URL('../../src/index.ts', import.meta.url).href, import.meta.url)
 }
 
-export async function serve({ port, origin, mc }) {
+/**
+ * `originError`: 'drop' (default) or 'next' (see reverseProxy). `staleIfError`: seconds, when set;
+ * otherwise the option's own default applies.
+ */
+export async function serve({ port, origin, mc, originError = 'drop', staleIfError }) {
   const [{ default: express }, { MemcachedStore, responseCache }] = await Promise.all([
     import('express'),
     loadCache(),
   ])
   const memcached = mc ? undefined : await startMemcached()
   const servers = (mc || memcached.address).split(',')
-  const cache = responseCache({ ttl: 0, grace: 0, store: new MemcachedStore({ servers }) })
+  const options = { ttl: 0, grace: 0, store: new MemcachedStore({ servers }) }
+  if (staleIfError !== undefined) options.staleIfError = staleIfError
+  const cache = responseCache(options)
   const app = express()
   app.disable('x-powered-by')
   app.disable('etag')
   // No body parser: the suite's PUT /config requests must reach the origin as they are.
   app.use(cache)
-  app.use(reverseProxy(origin))
+  app.use(reverseProxy(origin, { onError: originError }))
   const server = app.listen(port, '127.0.0.1')
   server.keepAliveTimeout = 65_000
   await new Promise((resolve, reject) => {
