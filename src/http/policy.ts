@@ -36,7 +36,8 @@ export interface Acceptance {
   readonly mustRevalidate: boolean
   /**
    * The stored copy carries a validator (ETag or Last-Modified), so once stale it can be revalidated
-   * with a conditional request (RFC 9111 §4.3.1) instead of being fetched again in full.
+   * with a conditional request (RFC 9111 §4.3.1) instead of being fetched again in full. Always
+   * false unless the cache said it revalidates ({@link JudgeOptions.revalidate}).
    */
   readonly validatable: boolean
   /**
@@ -72,18 +73,29 @@ export interface RequestFacts {
 /** Targeted cache-control fields obeyed, first present and valid wins (RFC 9213 §2.2). */
 export const DEFAULT_TARGETED_FIELDS: readonly string[] = ['cdn-cache-control']
 
-/**
- * Decides whether a response may be stored by a shared cache, and for how long.
- * `targeted`: targeted cache-control fields (RFC 9213) this cache obeys, in order of precedence.
- */
+/** What the cache using the verdict can do. */
+export interface JudgeOptions {
+  /** Targeted cache-control fields (RFC 9213) obeyed, in order of precedence. */
+  readonly targeted?: readonly string[]
+  /**
+   * The cache revalidates stale copies with conditional requests (RFC 9111 §4.3): store responses
+   * that are only usable after validation (no-cache, stale on arrival) when they have a validator.
+   * Off by default: a cache that cannot revalidate would only re-render them on every request, and
+   * never hand such a copy to a waiter.
+   */
+  readonly revalidate?: boolean
+}
+
+/** Decides whether a response may be stored by a shared cache, and for how long. */
 export function judgeResponse(
   status: number,
   headers: OutgoingHttpHeaders,
   request: RequestFacts,
   route: RouteConfig,
   now: number,
-  targeted: readonly string[] = DEFAULT_TARGETED_FIELDS,
+  options: JudgeOptions = {},
 ): Verdict {
+  const targeted = options.targeted ?? DEFAULT_TARGETED_FIELDS
   // RFC 9111 §3: only final responses are stored.
   if (status < 200) return refuse(`status ${status}`, true)
   // RFC 9111 §5.2.1.5: a request's no-store forbids storing any part of its response.
@@ -111,7 +123,8 @@ export function judgeResponse(
   const privateFields = fieldNames(cc, 'private')
   if (cc.has('private') && privateFields.length === 0) return refuse('private')
   const validatable =
-    header(headers, 'etag') !== undefined || header(headers, 'last-modified') !== undefined
+    options.revalidate === true &&
+    (header(headers, 'etag') !== undefined || header(headers, 'last-modified') !== undefined)
   // RFC 9111 §5.2.2.4: an unqualified no-cache may be stored but every use must be validated; worth
   // storing only with a validator, which lets a 304 answer instead of the whole body.
   const noCacheFields = fieldNames(cc, 'no-cache')

@@ -464,6 +464,19 @@ describe('requestDirectives (RFC 9111 §5.2.1, §5.4)', () => {
 describe('judgeResponse: responses that need validation (RFC 9111 §4.3)', () => {
   const etag = { etag: '"v1"' }
   const lm = { 'last-modified': httpDate(NOW - 3_600_000) }
+  /** As judge(), for a cache that revalidates. */
+  const judge = (headers: Headers, opts: { route?: RouteConfig } = {}): Verdict =>
+    judgeResponse(200, headers as OutgoingHttpHeaders, ANON, opts.route ?? BASE, NOW, {
+      revalidate: true,
+    })
+
+  it('without revalidate, refuses them as before and reports nothing validatable', () => {
+    const plain = (h: Headers) => judgeResponse(200, h as OutgoingHttpHeaders, ANON, BASE, NOW)
+    refused(plain({ 'cache-control': 'no-cache', ...etag }), 'no-cache')
+    refused(plain({ 'cache-control': 'max-age=0', ...etag }), 'stale on arrival')
+    const v = stored(plain({ 'cache-control': 'max-age=60', ...etag }))
+    assert.deepEqual([v.validatable, v.keepMs], [false, 300_000])
+  })
 
   it('stores an unqualified no-cache with a validator: fresh for 0 ms, never served stale', () => {
     for (const validator of [etag, lm]) {
@@ -581,9 +594,11 @@ describe('judgeResponse: CDN-Cache-Control (RFC 9213)', () => {
 
   it('can be turned off, or pointed at another field', () => {
     const headers = { 'cdn-cache-control': 'no-store', 'x-my-cc': 'max-age=5' }
-    const off = judgeResponse(200, headers, ANON, BASE, NOW, [])
+    const off = judgeResponse(200, headers, ANON, BASE, NOW, { targeted: [] })
     assert.equal(stored(off).freshMs, 60_000)
-    const other = judgeResponse(200, headers, ANON, BASE, NOW, ['x-my-cc', 'cdn-cache-control'])
+    const other = judgeResponse(200, headers, ANON, BASE, NOW, {
+      targeted: ['x-my-cc', 'cdn-cache-control'],
+    })
     assert.equal(stored(other).freshMs, 5_000)
   })
 })
