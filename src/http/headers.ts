@@ -209,3 +209,14 @@ function utc(
   date.setUTCHours(hour, minute, second, 0)
   return date.getTime()
 }
+
+/** A stored header list as Node's outgoing headers: repeated field lines become an array. */
+export function headersFromList(list: HeaderList): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {}
+  for (const [name, value] of list) {
+    const prev = out[name]
+    out[name] =
+      prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value]
+  }
+  return out
+}

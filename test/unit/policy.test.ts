@@ -4,6 +4,7 @@ import { describe, it } from 'node:test'
 import {
   type Acceptance,
   judgeResponse,
+  REVALIDATION_KEEP_MS,
   type Refusal,
   requestDirectives,
   type Verdict,
@@ -65,14 +66,28 @@ describe('judgeResponse: storability', () => {
     assert.equal(v.initialAge, 0)
   })
 
-  it('refuses 5xx as transient (no hit-for-miss marker), whatever the headers say', () => {
+  it('refuses 5xx without explicit freshness as transient (no hit-for-miss marker)', () => {
     for (const status of [500, 502, 503, 504, 599]) {
-      refused(
-        judge({ 'cache-control': 'public, max-age=600' }, { status }),
-        `status ${status}`,
-        true,
-      )
+      refused(judge({}, { status }), `status ${status}`, true)
+      refused(judge({ 'cache-control': 'no-cache="x"' }, { status }), `status ${status}`, true)
     }
+    // Even when listed: a failed render on the configured ttl alone is never stored.
+    const r = route({ statuses: new Set([200, 500]) })
+    refused(judge({}, { status: 500, route: r }), 'status 500', true)
+  })
+
+  it('stores any final status with explicit freshness (RFC 9111 §3), 5xx included', () => {
+    for (const status of [201, 202, 299, 302, 303, 307, 308, 400, 403, 405, 418, 499, 500, 503]) {
+      for (const cc of ['max-age=60', 's-maxage=60', 'public']) {
+        stored(judge({ 'cache-control': cc }, { status }))
+      }
+      stored(judge({ expires: httpDate(NOW + 60_000), date: httpDate(NOW) }, { status }))
+    }
+    assert.equal(stored(judge({ 'cache-control': 'public' }, { status: 302 })).freshMs, 60_000)
+  })
+
+  it('never stores 1xx (not final, RFC 9111 §3)', () => {
+    refused(judge({ 'cache-control': 'max-age=60' }, { status: 103 }), 'status 103', true)
   })
 
   it('refuses, as transient, any response to a request that said no-store (RFC 9111 §5.2.1.5)', () => {
@@ -91,13 +106,15 @@ describe('judgeResponse: storability', () => {
     refused(judge({ 'cache-control': 'max-age=60' }, { status: 206 }), 'status 206', true)
   })
 
-  it('stores only the configured statuses (default 200 203 204 300 301 404 410)', () => {
+  it('without explicit freshness stores only the configured statuses (default 200 203 204 300 301 404 410)', () => {
     for (const status of [200, 203, 204, 300, 301, 404, 410]) stored(judge({}, { status }))
     for (const status of [201, 202, 302, 303, 307, 308, 400, 401, 403, 405, 418]) {
-      refused(judge({ 'cache-control': 'max-age=60' }, { status }), `status ${status}`)
+      refused(judge({}, { status }), `status ${status}`)
+      refused(judge({ 'cache-control': 'no-cache="x"' }, { status }), `status ${status}`)
     }
     const only200 = route({ statuses: new Set([200]) })
     refused(judge({}, { status: 404, route: only200 }), 'status 404')
+    stored(judge({ 'cache-control': 'max-age=5' }, { status: 404, route: only200 }))
     stored(judge({}, { status: 302, route: route({ statuses: new Set([302]) }) }))
   })
 
@@ -441,5 +458,147 @@ describe('requestDirectives (RFC 9111 §5.2.1, §5.4)', () => {
       noStore: true,
       onlyIfCached: true,
     })
+  })
+})
+
+describe('judgeResponse: responses that need validation (RFC 9111 §4.3)', () => {
+  const etag = { etag: '"v1"' }
+  const lm = { 'last-modified': httpDate(NOW - 3_600_000) }
+  /** As judge(), for a cache that revalidates. */
+  const judge = (headers: Headers, opts: { route?: RouteConfig } = {}): Verdict =>
+    judgeResponse(200, headers as OutgoingHttpHeaders, ANON, opts.route ?? BASE, NOW, {
+      revalidate: true,
+    })
+
+  it('without revalidate, refuses them as before and reports nothing validatable', () => {
+    const plain = (h: Headers) => judgeResponse(200, h as OutgoingHttpHeaders, ANON, BASE, NOW)
+    refused(plain({ 'cache-control': 'no-cache', ...etag }), 'no-cache')
+    refused(plain({ 'cache-control': 'max-age=0', ...etag }), 'stale on arrival')
+    const v = stored(plain({ 'cache-control': 'max-age=60', ...etag }))
+    assert.deepEqual([v.validatable, v.keepMs], [false, 300_000])
+  })
+
+  it('stores an unqualified no-cache with a validator: fresh for 0 ms, never served stale', () => {
+    for (const validator of [etag, lm]) {
+      const v = stored(judge({ 'cache-control': 'no-cache, max-age=600', ...validator }))
+      assert.equal(v.freshMs, 0)
+      assert.deepEqual([v.graceMs, v.errorMs], [0, 0])
+      assert.equal(v.mustRevalidate, true)
+      assert.equal(v.validatable, true)
+      assert.equal(v.keepMs, REVALIDATION_KEEP_MS)
+    }
+    // stale-while-revalidate cannot apply to no-cache; an explicit stale-if-error still does.
+    const s = stored(
+      judge({
+        'cache-control': 'no-cache, stale-while-revalidate=60, stale-if-error=90',
+        ...etag,
+      }),
+    )
+    assert.deepEqual([s.graceMs, s.errorMs, s.keepMs], [0, 90_000, REVALIDATION_KEEP_MS])
+  })
+
+  it('still refuses no-cache without a validator: a full fetch on every use gains nothing', () => {
+    refused(judge({ 'cache-control': 'no-cache' }), 'no-cache')
+    // An ETag in a header that is not ETag does not count.
+    refused(judge({ 'cache-control': 'no-cache', 'x-etag': '"v1"' }), 'no-cache')
+  })
+
+  it('stores max-age=0 (and any stale-on-arrival response) with a validator, without configured grace', () => {
+    for (const headers of [
+      { 'cache-control': 'max-age=0', ...etag },
+      { 'cache-control': 'public, max-age=0', ...lm },
+      { expires: '0', ...etag },
+      { 'cache-control': 'max-age=10', age: '20', ...etag },
+    ]) {
+      const v = stored(judge(headers))
+      assert.equal(v.freshMs, 0, JSON.stringify(headers))
+      assert.equal(v.graceMs, 0)
+      assert.equal(v.errorMs, 300_000, 'a copy stored stale may still replace an error')
+      assert.equal(v.mustRevalidate, false)
+      assert.equal(v.validatable, true)
+    }
+    // Its own stale-while-revalidate is honoured.
+    const w = stored(judge({ 'cache-control': 'max-age=0, stale-while-revalidate=5', ...etag }))
+    assert.equal(w.graceMs, 5_000)
+  })
+
+  it('marks must-revalidate, proxy-revalidate and s-maxage as mustRevalidate', () => {
+    for (const cc of ['max-age=60, must-revalidate', 'max-age=60, proxy-revalidate', 's-maxage=60'])
+      assert.equal(stored(judge({ 'cache-control': cc })).mustRevalidate, true, cc)
+    assert.equal(stored(judge({ 'cache-control': 'max-age=60' })).mustRevalidate, false)
+  })
+
+  it('keeps a validatable copy for revalidation beyond its stale windows', () => {
+    const plain = stored(judge({ 'cache-control': 'max-age=60' }))
+    assert.equal(plain.validatable, false)
+    assert.equal(plain.keepMs, 300_000)
+    const zero = route({ graceMs: 0, staleIfErrorMs: 0 })
+    assert.equal(stored(judge({ 'cache-control': 'max-age=60' }, { route: zero })).keepMs, 0)
+    const v = stored(judge({ 'cache-control': 'max-age=60', ...etag }, { route: zero }))
+    assert.deepEqual([v.validatable, v.keepMs], [true, REVALIDATION_KEEP_MS])
+    const long = route({ graceMs: 3_600_000 })
+    assert.equal(stored(judge({ ...etag }, { route: long })).keepMs, 3_600_000)
+  })
+})
+
+describe('judgeResponse: stale windows with grace 0 (RFC 5861)', () => {
+  const zero = route({ graceMs: 0, staleIfErrorMs: 0 })
+
+  it("the response's own stale-while-revalidate / stale-if-error open the windows", () => {
+    const v = stored(
+      judge(
+        { 'cache-control': 'max-age=1, stale-while-revalidate=4, stale-if-error=9' },
+        { route: zero },
+      ),
+    )
+    assert.deepEqual([v.graceMs, v.errorMs], [4_000, 9_000])
+  })
+
+  it('they replace a larger configured window too: the origin states what it tolerates', () => {
+    const v = stored(judge({ 'cache-control': 'max-age=1, stale-while-revalidate=4' }))
+    assert.equal(v.graceMs, 4_000)
+  })
+})
+
+describe('judgeResponse: CDN-Cache-Control (RFC 9213)', () => {
+  it('a valid targeted field replaces Cache-Control and Expires', () => {
+    const v = stored(judge({ 'cdn-cache-control': 'max-age=600', 'cache-control': 'max-age=1' }))
+    assert.equal(v.freshMs, 600_000)
+    assert.equal(
+      stored(judge({ 'cdn-cache-control': 'max-age=1', 'cache-control': 'max-age=3600' })).freshMs,
+      1_000,
+    )
+    stored(judge({ 'cdn-cache-control': 'max-age=600', 'cache-control': 'no-store' }))
+    refused(judge({ 'cdn-cache-control': 'no-store', 'cache-control': 'max-age=600' }), 'no-store')
+    refused(judge({ 'cdn-cache-control': 'private', 'cache-control': 'max-age=600' }), 'private')
+    refused(judge({ 'cdn-cache-control': 'no-cache', 'cache-control': 'max-age=600' }), 'no-cache')
+    // Expires is ignored under a targeted field: max-age=0 stays stale.
+    refused(
+      judge({
+        'cdn-cache-control': 'max-age=0',
+        expires: httpDate(NOW + 10_000_000),
+        date: httpDate(NOW),
+      }),
+      'stale on arrival',
+    )
+  })
+
+  it('Age counts against the targeted lifetime', () => {
+    refused(judge({ 'cdn-cache-control': 'max-age=3600', age: '7200' }), 'stale on arrival')
+  })
+
+  it('an invalid targeted field is ignored: Cache-Control applies', () => {
+    for (const cdn of ['max-age=10000, &&&&&', 'max-age="10000"', 'max-age=1.5', 'max-age=-1'])
+      refused(judge({ 'cdn-cache-control': cdn, 'cache-control': 'no-store' }), 'no-store', false)
+  })
+
+  it('can be turned off, or pointed at another field', () => {
+    const headers = { 'cdn-cache-control': 'no-store', 'x-my-cc': 'max-age=5' }
+    const off = judgeResponse(200, headers, ANON, BASE, NOW, { targeted: [] })
+    assert.equal(stored(off).freshMs, 60_000)
+    const other = judgeResponse(200, headers, ANON, BASE, NOW, {
+      targeted: ['x-my-cc', 'cdn-cache-control'],
+    })
+    assert.equal(stored(other).freshMs, 5_000)
   })
 })
