@@ -114,6 +114,14 @@ export function controlRouter(options: ControlOptions): Router {
   let running: Promise<StampedeResult> | undefined
   let last: StampedeResult | undefined
 
+  // The buttons' endpoints change state (SIGSTOP, invalidation): refuse another site's page posting
+  // to this loopback server, which a browser would send without a CORS preflight.
+  router.post('/_demo/*splat', (req, res, next) => {
+    const origin = req.get('origin')
+    if (origin === undefined || origin === `${req.protocol}://${req.get('host')}`) next()
+    else res.status(403).json({ error: `cross-origin request from ${origin}` })
+  })
+
   router.get(['/', '/dashboard.js'], (req, res) => {
     // The dashboard is a tool, not a demo page: never cached, by us or the browser.
     res.set('cache-control', 'no-store')

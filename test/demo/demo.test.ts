@@ -74,6 +74,11 @@ describe('demo app', () => {
     assert.equal((await request(demo.app).get('/api/time.json')).headers['x-cache'], 'MISS')
     const bad = await request(demo.app).post('/_demo/invalidate').send({ tags: [] })
     assert.equal(bad.status, 400)
+    const foreign = await request(demo.app)
+      .post('/_demo/invalidate')
+      .set('origin', 'https://elsewhere.example')
+      .send({ tags: ['api'] })
+    assert.equal(foreign.status, 403)
   })
 
   it('the stampede endpoint: 50 requests at the expired page, one render', async () => {
