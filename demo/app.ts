@@ -3,27 +3,39 @@
  * pino-http line per request carrying the cache outcome (HIT, MISS, STALE, BYPASS).
  *
  * `createDemoApp(store)` builds it on any CacheStore, so the smoke test runs it on a MemoryStore and
- * demo/server.ts on memcached when one is reachable.
+ * demo/server.ts on memcached when one is reachable. The dashboard at `/` is demo/control.ts.
  */
 import { deflateSync } from 'node:zlib'
 import express, { type Express, type Request } from 'express'
 import type { Logger } from 'pino'
 import { pinoHttp } from 'pino-http'
-import { type CacheStore, type ResponseCache, responseCache } from '../src/index.js'
+import { type CacheStore, responseCache } from '../src/index.js'
+import { controlRouter, type StampedePage } from './control.js'
 import { createLogger } from './log.js'
+import type { PausableMemcached } from './memcached.js'
+import { type DemoCache, withShim } from './shim.js'
 
 export interface DemoOptions {
   /** Logger for the request lines and the cache's store warnings. Default: demo/log.ts's logger. */
   logger?: Logger
-  /** How long /slow takes to render, in ms. Default 500. */
+  /** How long /slow and /stampede take to render, in ms. Default 500. */
   slowMs?: number
+  /** What the dashboard says the store is. */
+  storeDescription?: string
+  /** A memcached the dashboard may pause and resume: only one this process started. */
+  memcached?: PausableMemcached
 }
 
 export interface DemoApp {
   app: Express
-  cache: ResponseCache
+  cache: DemoCache
   logger: Logger
+  /** The stampede page's render count, kept by its handler. */
+  stampede: StampedePage
 }
+
+/** The tags the routes carry, offered by the dashboard's invalidate button. */
+export const DEMO_TAGS = ['html', 'slow', 'news', 'api', 'images', 'stampede'] as const
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -55,17 +67,19 @@ export function createDemoApp(store: CacheStore, options: DemoOptions = {}): Dem
   const logger = options.logger ?? createLogger()
   const slowMs = options.slowMs ?? 500
 
-  const cache = responseCache({
-    store,
-    ttl: 60,
-    grace: 300,
-    lockTtl: 10,
-    waitTimeout: 5,
-    // Its own key space, so the demo can share a memcached with other apps.
-    prefix: 'eftc-demo',
-    // Store failures (memcached down, timeouts) are logged here, rate-limited; requests fail open.
-    logger,
-  })
+  const cache = withShim(
+    responseCache({
+      store,
+      ttl: 60,
+      grace: 300,
+      lockTtl: 10,
+      waitTimeout: 5,
+      // Its own key space, so the demo can share a memcached with other apps.
+      prefix: 'eftc-demo',
+      // Store failures (memcached down, timeouts) are logged here, rate-limited; requests fail open.
+      logger,
+    }),
+  )
 
   const app = express()
   app.disable('x-powered-by')
@@ -81,17 +95,31 @@ export function createDemoApp(store: CacheStore, options: DemoOptions = {}): Dem
         `${req.method} ${(req as Request).originalUrl ?? req.url} ${res.statusCode} ${ms}ms`,
       customErrorMessage: (req, res, err) =>
         `${req.method} ${(req as Request).originalUrl ?? req.url} ${res.statusCode} ${err.message}`,
+      // The dashboard polls its counters every second: one line each would drown the demo's lines.
+      autoLogging: { ignore: (req) => req.url === '/_demo/stats' },
+    }),
+  )
+  const stampede: StampedePage = { path: '/stampede', ttl: 2, renders: 0, lastRenderAt: 0 }
+  // Before the cache: the dashboard and its endpoints are not cached and not counted.
+  app.use(
+    controlRouter({
+      cache,
+      stampede,
+      storeDescription: options.storeDescription ?? 'a store given by the caller',
+      memcached: options.memcached,
+      tags: DEMO_TAGS,
     }),
   )
   app.use(cache)
 
-  // The index varies on the Host header (its curl examples name it), so it keys on it: the `key` option.
-  app.get('/', cache.route({ key: (req) => req.get('host') }), (req, res) => {
+  // The curl page varies on the Host header (its examples name it), so it keys on it: the `key` option.
+  const tryRoute = cache.route({ key: (req) => req.get('host'), tags: ['html'] })
+  app.get('/try', tryRoute, (req, res) => {
     const base = `${req.protocol}://${req.get('host') ?? 'localhost'}`
     res.type('html').send(indexPage(base))
   })
 
-  app.get('/slow', async (_req, res) => {
+  app.get('/slow', cache.route({ tags: ['html', 'slow'] }), async (_req, res) => {
     const started = performance.now()
     await sleep(slowMs)
     const took = Math.round(performance.now() - started)
@@ -102,38 +130,47 @@ export function createDemoApp(store: CacheStore, options: DemoOptions = {}): Dem
 <p>This page took <strong>${took} ms</strong> to render, at <time>${new Date().toISOString()}</time>.</p>
 <p>Reload it: a cached copy (<code>X-Cache: HIT</code>) comes back at once, with the same render time
 and timestamp, because it is the very same bytes.</p>
-<p><a href="/">Back to the index</a></p>`,
+<p><a href="/">Back to the dashboard</a></p>`,
       ),
     )
   })
 
-  app.get('/api/time.json', (_req, res) => {
-    // A freshness lifetime stated by the response replaces the cache's `ttl` (responseTtl: true).
-    res.set('cache-control', 'public, max-age=10')
-    res.json({ renderedAt: new Date().toISOString(), epochMs: Date.now(), pid: process.pid })
-  })
+  // Tags may also be computed per request.
+  app.get(
+    '/api/time.json',
+    cache.route({ tags: (req) => ['api', `api:${req.path}`] }),
+    (_req, res) => {
+      // A freshness lifetime stated by the response replaces the cache's `ttl` (responseTtl: true).
+      res.set('cache-control', 'public, max-age=10')
+      res.json({ renderedAt: new Date().toISOString(), epochMs: Date.now(), pid: process.pid })
+    },
+  )
 
   let edition = 0
-  app.get('/news', cache.route({ ttl: 5, grace: 30 }), async (_req, res) => {
-    edition++
-    await sleep(200)
-    const headlines = [
-      'Memcached keeps serving while the database naps',
-      'One request renders; the others wait or get the stale copy',
-      'Stampede averted at 3 a.m.',
-    ]
-    res.type('html').send(
-      page(
-        'News',
-        `<h1>News, edition ${edition}</h1>
+  app.get(
+    '/news',
+    cache.route({ ttl: 5, grace: 30, tags: ['html', 'news'] }),
+    async (_req, res) => {
+      edition++
+      await sleep(200)
+      const headlines = [
+        'Memcached keeps serving while the database naps',
+        'One request renders; the others wait or get the stale copy',
+        'Stampede averted at 3 a.m.',
+      ]
+      res.type('html').send(
+        page(
+          'News',
+          `<h1>News, edition ${edition}</h1>
 <p>Rendered at <time>${new Date().toISOString()}</time> (200 ms per render).</p>
 <ul>${headlines.map((h) => `<li>${escapeHtml(h)}</li>`).join('')}</ul>
 <p>Fresh for 5 s, then served stale (<code>X-Cache: STALE</code>) for up to 30 s while a single
 request renders the next edition.</p>
-<p><a href="/">Back to the index</a></p>`,
-      ),
-    )
-  })
+<p><a href="/">Back to the dashboard</a></p>`,
+        ),
+      )
+    },
+  )
 
   let visitors = 0
   app.get('/me', cache.route({ enabled: false }), (req, res) => {
@@ -147,25 +184,44 @@ request renders the next edition.</p>
 <p>${cookie === undefined ? 'You just got a <code>demo_visitor</code> cookie.' : 'You sent your <code>demo_visitor</code> cookie.'}
 This route is per-user, so it is never cached: <code>cache.route({ enabled: false })</code> gives
 <code>X-Cache: BYPASS</code>.</p>
-<p><a href="/">Back to the index</a></p>`,
+<p><a href="/">Back to the dashboard</a></p>`,
       ),
     )
   })
 
   const png = gradientPng(32)
-  app.get('/image.png', (_req, res) => {
+  app.get('/image.png', cache.route({ tags: ['images'] }), (_req, res) => {
     res.type('png').send(png)
   })
 
-  return { app, cache, logger }
+  // The stampede target: fresh for 2 s, then served stale while one request re-renders it. The
+  // dashboard's button sends 50 requests at it once expired; its handler counts the renders.
+  const stampedeRoute = cache.route({ ttl: stampede.ttl, grace: 300, tags: ['stampede'] })
+  app.get(stampede.path, stampedeRoute, async (_req, res) => {
+    stampede.renders++
+    const n = stampede.renders
+    await sleep(slowMs)
+    stampede.lastRenderAt = Date.now()
+    res.type('html').send(
+      page(
+        'Stampede target',
+        `<h1>Stampede target, render ${n}</h1>
+<p>Rendered at <time>${new Date().toISOString()}</time> (${slowMs} ms per render), fresh for
+${stampede.ttl} s, then served stale while a single request renders the next one.</p>
+<p><a href="/">Back to the dashboard</a></p>`,
+      ),
+    )
+  })
+
+  return { app, cache, logger, stampede }
 }
 
 function indexPage(base: string): string {
   const b = escapeHtml(base)
   return page(
-    'Index',
-    `<h1>express-ft-cache demo</h1>
-<p>Every response here goes through <code>responseCache()</code>. The <code>X-Cache</code> header
+    'Try it with curl',
+    `<h1>express-ft-cache demo: try it with curl</h1>
+<p>The <a href="/">dashboard</a> does most of this with buttons. Every response here goes through <code>responseCache()</code>. The <code>X-Cache</code> header
 says what happened: <code>MISS</code> (rendered by the route, then stored), <code>HIT</code>
 (served from the cache), <code>STALE</code> (an expired copy served while one request re-renders),
 <code>BYPASS</code> (not cached). The server prints the same outcome on each request's log line.</p>
@@ -177,6 +233,7 @@ says what happened: <code>MISS</code> (rendered by the route, then stored), <cod
 <tr><td><a href="/news">/news</a></td><td><code>cache.route({ ttl: 5, grace: 30 })</code>: fresh 5 s, then stale-while-revalidate</td></tr>
 <tr><td><a href="/me">/me</a></td><td><code>cache.route({ enabled: false })</code>: sets a cookie, never cached</td></tr>
 <tr><td><a href="/image.png">/image.png</a></td><td>a small binary body, cached byte for byte</td></tr>
+<tr><td><a href="/stampede">/stampede</a></td><td>the dashboard's stampede target: fresh 2 s, then stale while one request re-renders</td></tr>
 </table>
 
 <h2>Things to try</h2>
@@ -198,7 +255,10 @@ for i in 1 2 3 4 5; do curl -s -o /dev/null -D - ${b}/news | grep -i '^x-cache' 
 <pre>etag=$(curl -s -D - -o /dev/null ${b}/slow | awk 'tolower($1)=="etag:" {print $2}' | tr -d '\\r')
 curl -s -o /dev/null -w '%{http_code}\\n' -H "If-None-Match: $etag" ${b}/slow</pre>
 <p>With memcached: stop it while the demo runs. Requests keep working (uncached, the cache fails
-open) and the log shows one rate-limited warning; start it again and HITs come back.</p>`,
+open) and the log shows one rate-limited warning; start it again and HITs come back.</p>
+<p>Invalidate by tag (the dashboard's button): the next request renders again.</p>
+<pre>curl -s -X POST -H 'content-type: application/json' -d '{"tags":["slow"]}' ${b}/_demo/invalidate
+curl -s -o /dev/null -D - ${b}/slow | grep -i '^x-cache'</pre>`,
   )
 }
 

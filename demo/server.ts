@@ -1,14 +1,17 @@
 /**
  * Runs the demo: `npm run demo` (or `node --import tsx demo/server.ts`).
  *
- * Store: MEMCACHE_SERVERS when set, else memcached on 127.0.0.1:11211 if it answers, else the
- * embedded MemoryStore. Listens on 127.0.0.1:$PORT (default 3000), or on a free port when that one is
- * taken. SIGINT/SIGTERM close the server and the cache.
+ * Store: MEMCACHE_SERVERS when set, else memcached on 127.0.0.1:11211 if it answers, else a memcached
+ * the demo starts itself on a free port when the binary is installed (the one the dashboard can
+ * pause), else the embedded MemoryStore. DEMO_MEMCACHED=own skips the 11211 probe; =memory uses the
+ * MemoryStore. Listens on 127.0.0.1:$PORT (default 3000), or on a free port when that one is taken.
+ * SIGINT/SIGTERM close the server and the cache, and stop the demo's own memcached.
  */
 import type { AddressInfo } from 'node:net'
 import net from 'node:net'
 import { type CacheStore, MemcachedStore, MemoryStore } from '../src/index.js'
 import { createDemoApp } from './app.js'
+import { findMemcached, type OwnMemcached, startOwnMemcached } from './memcached.js'
 
 const DEFAULT_MEMCACHED = '127.0.0.1:11211'
 const PROBE_TIMEOUT_MS = 300
@@ -30,7 +33,25 @@ function probe(address: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<boolean> 
   })
 }
 
-async function chooseStore(): Promise<{ store: CacheStore; description: string }> {
+interface Choice {
+  store: CacheStore
+  description: string
+  own?: OwnMemcached
+}
+
+/** The embedded store when no memcached is at hand. */
+function embedded(why: string): Choice {
+  console.log(`${why}; using the embedded MemoryStore (this process only)`)
+  return { store: new MemoryStore(), description: 'embedded MemoryStore, this process only' }
+}
+
+async function chooseStore(): Promise<Choice> {
+  const mode = process.env.DEMO_MEMCACHED?.trim() || 'auto'
+  if (!['auto', 'own', 'memory'].includes(mode)) {
+    console.error(`DEMO_MEMCACHED must be auto, own or memory (got ${JSON.stringify(mode)})`)
+    process.exit(2)
+  }
+  if (mode === 'memory') return embedded('DEMO_MEMCACHED=memory')
   const configured = process.env.MEMCACHE_SERVERS?.trim()
   if (configured) {
     const servers = configured.split(/[\s,]+/).filter(Boolean)
@@ -47,17 +68,36 @@ async function chooseStore(): Promise<{ store: CacheStore; description: string }
       description: `memcached at ${servers.join(', ')}, from MEMCACHE_SERVERS`,
     }
   }
-  if (await probe(DEFAULT_MEMCACHED)) {
+  if (mode === 'auto' && (await probe(DEFAULT_MEMCACHED))) {
+    console.log(
+      `using memcached at ${DEFAULT_MEMCACHED}; the demo did not start it, so the dashboard will ` +
+        'not pause it (DEMO_MEMCACHED=own starts one of its own)',
+    )
     return {
       store: new MemcachedStore({ servers: [DEFAULT_MEMCACHED] }),
       description: `memcached at ${DEFAULT_MEMCACHED}`,
     }
   }
-  console.log(
-    `memcached not reachable at ${DEFAULT_MEMCACHED}; using the embedded MemoryStore ` +
-      '(set MEMCACHE_SERVERS to use memcached)',
-  )
-  return { store: new MemoryStore(), description: 'embedded MemoryStore, this process only' }
+  const bin = findMemcached()
+  const missing =
+    mode === 'auto' ? `memcached not reachable at ${DEFAULT_MEMCACHED}` : 'DEMO_MEMCACHED=own'
+  if (bin === undefined) {
+    return embedded(`${missing} and no memcached binary on PATH (or MEMCACHED_BIN)`)
+  }
+  try {
+    const own = await startOwnMemcached(bin)
+    console.log(
+      `${missing}: started ${bin} on ${own.address} (pid ${own.pid}); the dashboard can pause and ` +
+        'resume it, and it stops with the demo',
+    )
+    return {
+      store: new MemcachedStore({ servers: [own.address] }),
+      description: `memcached at ${own.address}, started by the demo (pid ${own.pid})`,
+      own,
+    }
+  } catch (err) {
+    return embedded(`${missing}; ${(err as Error).message}`)
+  }
 }
 
 function parsePort(value: string | undefined): number {
@@ -72,8 +112,11 @@ function parsePort(value: string | undefined): number {
 
 const host = '127.0.0.1'
 const wanted = parsePort(process.env.PORT)
-const { store, description } = await chooseStore()
-const { app, cache, logger } = createDemoApp(store)
+const { store, description, own } = await chooseStore()
+const { app, cache, logger } = createDemoApp(store, {
+  storeDescription: description,
+  ...(own ? { memcached: own } : {}),
+})
 
 const server = app.listen({ port: wanted, host })
 await new Promise<void>((resolve, reject) => {
@@ -99,12 +142,13 @@ const url = `http://${host}:${(server.address() as AddressInfo).port}`
 console.log(`
 express-ft-cache demo on ${url}/ (cache store: ${description})
 
-Try:
+Open ${url}/ for the dashboard: live counters, each page's X-Cache and Age, a stampede button,
+pause/resume of the demo's own memcached, and invalidation by tag. Or try:
   curl -s -o /dev/null -D - ${url}/slow | grep -i x-cache      # MISS, ~500 ms
   curl -s -o /dev/null -D - ${url}/slow | grep -i x-cache      # HIT, instant
   curl -s -i ${url}/me | grep -i -E '^(x-cache|set-cookie)'   # BYPASS, sets a cookie
 
-Open ${url}/ for more. Ctrl-C stops the server.
+More curl recipes on ${url}/try. Ctrl-C stops the server.
 `)
 
 let stopping = false
@@ -119,8 +163,15 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   }, 5000).unref()
   const closed = new Promise<void>((resolve) => server.close(() => resolve()))
   server.closeIdleConnections()
+  // A paused memcached would hold up the last writes until the 5 s cap: let it answer first.
+  try {
+    own?.resume()
+  } catch {
+    // Already gone.
+  }
   await closed
   await cache.close()
+  await own?.stop()
   logger.flush?.()
   process.exit(0)
 }
