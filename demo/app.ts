@@ -9,11 +9,10 @@ import { deflateSync } from 'node:zlib'
 import express, { type Express, type Request } from 'express'
 import type { Logger } from 'pino'
 import { pinoHttp } from 'pino-http'
-import { type CacheStore, responseCache } from '../src/index.js'
+import { type CacheStore, type ResponseCache, responseCache } from '../src/index.js'
 import { controlRouter, type StampedePage } from './control.js'
 import { createLogger } from './log.js'
 import type { PausableMemcached } from './memcached.js'
-import { type DemoCache, withShim } from './shim.js'
 
 export interface DemoOptions {
   /** Logger for the request lines and the cache's store warnings. Default: demo/log.ts's logger. */
@@ -28,7 +27,7 @@ export interface DemoOptions {
 
 export interface DemoApp {
   app: Express
-  cache: DemoCache
+  cache: ResponseCache
   logger: Logger
   /** The stampede page's render count, kept by its handler. */
   stampede: StampedePage
@@ -67,19 +66,20 @@ export function createDemoApp(store: CacheStore, options: DemoOptions = {}): Dem
   const logger = options.logger ?? createLogger()
   const slowMs = options.slowMs ?? 500
 
-  const cache = withShim(
-    responseCache({
-      store,
-      ttl: 60,
-      grace: 300,
-      lockTtl: 10,
-      waitTimeout: 5,
-      // Its own key space, so the demo can share a memcached with other apps.
-      prefix: 'eftc-demo',
-      // Store failures (memcached down, timeouts) are logged here, rate-limited; requests fail open.
-      logger,
-    }),
-  )
+  const cache = responseCache({
+    store,
+    ttl: 60,
+    grace: 300,
+    lockTtl: 10,
+    waitTimeout: 5,
+    // A request with a cookie is private by default (answered only by `public` pages). Only /me
+    // reads demo_visitor, and /me is never cached: the other pages may ignore it.
+    ignoredCookies: ['_ga', '_ga_*', '_gid', 'demo_visitor'],
+    // Its own key space, so the demo can share a memcached with other apps.
+    prefix: 'eftc-demo',
+    // Store failures (memcached down, timeouts) are logged here, rate-limited; requests fail open.
+    logger,
+  })
 
   const app = express()
   app.disable('x-powered-by')

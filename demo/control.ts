@@ -5,8 +5,8 @@
 import http from 'node:http'
 import { fileURLToPath } from 'node:url'
 import express, { type Request, type Router } from 'express'
+import type { ResponseCache } from '../src/index.js'
 import type { PausableMemcached } from './memcached.js'
-import { type DemoCache, shimmed } from './shim.js'
 
 /** The stampede target: its renders, counted by its handler (demo/app.ts). */
 export interface StampedePage {
@@ -28,7 +28,7 @@ export interface StampedeResult {
 }
 
 export interface ControlOptions {
-  cache: DemoCache
+  cache: ResponseCache
   stampede: StampedePage
   storeDescription: string
   /** The memcached the dashboard may pause: only one this demo (or a test) started. */
@@ -137,7 +137,6 @@ export function controlRouter(options: ControlOptions): Router {
         memcached === undefined ? null : { address: memcached.address, pid: memcached.pid, paused },
       stampede: { path: page.path, ttl: page.ttl, renders: page.renders, last: last ?? null },
       tags,
-      shim: shimmed,
     })
   })
 

@@ -5,7 +5,7 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import type { Logger } from 'pino'
-import { classify, type Lookup as LookupRequest } from './engine/classify.js'
+import { classify, type Lookup as LookupRequest, requestTags } from './engine/classify.js'
 import { Coordinator, type Plan } from './engine/coordinate.js'
 import { decide } from './engine/decide.js'
 import { HotTier } from './engine/hot-tier.js'
@@ -294,19 +294,19 @@ export class CacheEngine {
     state: RenderState,
     route: RouteConfig,
   ): void {
-    const sameKey =
-      route.key === state.route.key &&
-      route.vary.join() === state.route.vary.join() &&
-      route.tags === state.route.tags &&
-      route.cookies === state.route.cookies
-    if (route.enabled && sameKey) {
+    const sameKey = route.key === state.route.key && route.vary.join() === state.route.vary.join()
+    if (route.enabled && sameKey && route.cookies === state.route.cookies) {
+      // Same key: only how the result is stored changes (ttl, tags, ...).
       state.route = route
+      if (route.tags !== undefined) state.tags = requestTags(req, route)
       next()
       return
     }
-    // Mark the app-level key so its lookups stop queueing for a response that is never stored there.
+    // A route that disables caching or changes the key leaves the app-level key unrendered: mark it
+    // so its lookups stop queueing for a response that is never stored there. A route that only
+    // reads cookies differently renders the same key again: no marker.
     state.abandoned = true
-    this.renderer.settleUncacheable(state, state.plan.markPass === false)
+    this.renderer.settleUncacheable(state, sameKey && route.enabled)
     delete (req as WithRender)[kRender]
     // Give the request back the conditions the app-level capture had set aside.
     if (state.conditional !== undefined) Object.assign(req.headers, state.conditional)

@@ -31,12 +31,6 @@ function renderStats(data) {
     cell.textContent = value !== null && typeof value === 'object' ? list(value) : String(value)
   }
   $('#store').textContent = data.store
-  if (data.shim.length > 0) {
-    $('#shim').hidden = false
-    $('#shim').textContent =
-      `This build's ResponseCache lacks ${data.shim.join(', ')}: the demo stands in for them, ` +
-      'so only the requests.* and invalidations counters are live.'
-  }
   const mc = data.memcached
   $('#memcached-status').textContent =
     mc === null

@@ -69,12 +69,11 @@ export function classify(
     }
   }
   const { primary, path } = resourceFor(req, cfg.prefix, custom)
-  const routeTags = route.tags?.(req) ?? []
   return {
     kind: 'lookup',
     primary,
     path,
-    tags: routeTags.length === 0 ? [pathTag(path)] : [pathTag(path), ...routeTags],
+    tags: requestTags(req, route, path),
     isGet: method === 'GET',
     directives: requestDirectives(req.headers),
     credential:
@@ -84,6 +83,12 @@ export function classify(
           ? 'cookie'
           : undefined,
   }
+}
+
+/** The tags of what this request renders: its path tag and the route's tags. */
+export function requestTags(req: Request, route: RouteConfig, path = pathOf(req)): string[] {
+  const routeTags = route.tags?.(req) ?? []
+  return routeTags.length === 0 ? [pathTag(path)] : [pathTag(path), ...routeTags]
 }
 
 /** The path of the target URI, as the key sees it. */

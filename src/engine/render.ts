@@ -62,6 +62,8 @@ export interface RenderState {
   /** Conditional headers taken off the request so the handler renders a full, storable 200. */
   readonly conditional: { 'if-none-match'?: string; 'if-modified-since'?: string } | undefined
   divert?: 'stale' | 'conditional'
+  /** Tags from the request (path, route); a route adopted later may replace the route's. */
+  tags: readonly string[]
   /** Tags from the response's Surrogate-Key. */
   surrogate: readonly string[]
 }
@@ -125,6 +127,7 @@ export class Renderer {
       verdict: undefined,
       abandoned: false,
       conditional,
+      tags: plan.tags,
       surrogate: [],
     }
     ;(req as WithRender)[kRender] = state
@@ -337,7 +340,7 @@ export class Renderer {
       headers,
       body: captured.body ?? Buffer.alloc(0),
       startedAt,
-      tags: [...new Set([...state.plan.tags, ...state.surrogate])],
+      tags: [...new Set([...state.tags, ...state.surrogate])],
       shared: sharedByResponse(captured.headers),
     }
   }

@@ -57,8 +57,6 @@ describe('demo dashboard in headless Chromium', { skip: missing }, () => {
   let browser: Browser
   let page: Page
   let base: string
-  /** The real ResponseCache API, not demo/shim.ts's stand-in (SHIM: drop this once it is gone). */
-  let real: boolean
 
   before(async () => {
     mc = await startMemcached()
@@ -71,8 +69,6 @@ describe('demo dashboard in headless Chromium', { skip: missing }, () => {
     server = demo.app.listen(0, '127.0.0.1')
     await new Promise<void>((resolve) => server.once('listening', () => resolve()))
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-    const status = (await (await fetch(`${base}/_demo/stats`)).json()) as { shim?: string[] }
-    real = (status.shim ?? []).length === 0
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -141,7 +137,7 @@ describe('demo dashboard in headless Chromium', { skip: missing }, () => {
     )
     assert.ok((await stat(page, 'requests.miss')) >= 1)
     assert.ok((await stat(page, 'requests.bypass')) >= 1)
-    if (real) assert.ok((await stat(page, 'renders')) >= 1)
+    assert.ok((await stat(page, 'renders')) >= 1)
   })
 
   it('the stampede button shows "origin renders: 1"', async () => {
@@ -163,14 +159,12 @@ describe('demo dashboard in headless Chromium', { skip: missing }, () => {
     assert.match(outcomes, /HTTP 200: 50\)/)
     // The priming request may render too (the first time), the burst exactly once.
     assert.ok(demo.stampede.renders - before <= 2)
-    if (real) {
-      await eventually(
-        'renders',
-        () => stat(page, 'renders'),
-        (v) => v > renders,
-      )
-      assert.ok((await stat(page, 'locks.won')) >= 1)
-    }
+    await eventually(
+      'renders',
+      () => stat(page, 'renders'),
+      (v) => v > renders,
+    )
+    assert.ok((await stat(page, 'locks.won')) >= 1)
     await eventually(
       'requests.stale',
       () => stat(page, 'requests.stale'),
@@ -216,15 +210,13 @@ describe('demo dashboard in headless Chromium', { skip: missing }, () => {
       () => text(page, `${row('/news')} .status`),
       (v) => v === '200',
     )
-    if (real) {
-      // A key never seen: neither a hot copy nor anything else can answer it without memcached.
-      assert.equal((await fetch(`${base}/slow?while=paused`)).status, 200)
-      await eventually(
-        'storeErrors',
-        () => text(page, '[data-stat="storeErrors"]'),
-        (v) => /\d/.test(v),
-      )
-    }
+    // A key never seen: neither a hot copy nor anything else can answer it without memcached.
+    assert.equal((await fetch(`${base}/slow?while=paused`)).status, 200)
+    await eventually(
+      'storeErrors',
+      () => text(page, '[data-stat="storeErrors"]'),
+      (v) => /\d/.test(v),
+    )
     await page.click('#resume')
     await eventually(
       'status',

@@ -44,7 +44,12 @@ describe('decide (pure)', () => {
     assert.equal(d.kind, 'cold')
     // Past grace but inside stale-if-error: kept only as the fallback for a failed render.
     assert.equal(d.kind === 'cold' ? d.fallback : undefined, pastGrace)
-    assert.equal(kind(decide(entry({ staleAt: T - 2, graceUntil: T - 1, errorUntil: T - 1 }), 'valid', facts())), 'cold')
+    assert.equal(
+      kind(
+        decide(entry({ staleAt: T - 2, graceUntil: T - 1, errorUntil: T - 1 }), 'valid', facts()),
+      ),
+      'cold',
+    )
   })
 
   it('serves stale without competing when this process regenerates, lost the lock a moment ago, or the request is HEAD / only-if-cached', () => {
@@ -66,7 +71,10 @@ describe('decide (pure)', () => {
 
   it('credentialed requests are answered only by shared entries, and never coalesce', () => {
     assert.equal(kind(decide(entry(), 'valid', facts({ credentialed: true }))), 'private')
-    assert.equal(kind(decide(entry({ shared: true }), 'valid', facts({ credentialed: true }))), 'hit')
+    assert.equal(
+      kind(decide(entry({ shared: true }), 'valid', facts({ credentialed: true }))),
+      'hit',
+    )
     assert.equal(kind(decide(undefined, 'valid', facts({ credentialed: true }))), 'private')
     const stale = entry({ staleAt: T - 1, shared: true })
     assert.equal(kind(decide(stale, 'valid', facts({ credentialed: true }))), 'private')
