@@ -4,7 +4,7 @@
  * memjs is used only as a connection: one `memjs.Client` per server (its socket, pipelining and
  * response matching), driven through `Client#perform` with request frames built here. Everything
  * memjs gets wrong for a cache that must fail fast and recover by itself is handled in this file
- * (see /work/shared/reference/memcached-and-memjs.md for the measurements):
+ * (docs/memcached-and-memjs.md has the measurements behind each point):
  *
  * - Server choice: a consistent-hashing ring over the sorted list ({@link HashRing}), not memjs's
  *   `hashCode % n` (which moves 75% of keys when a server is added and depends on list order).
@@ -27,7 +27,10 @@
  *   socket the Client ever opened, including ones memjs itself lost track of (a connect timeout
  *   `end()`s a socket still in SYN-SENT and forgets it).
  * - Circuit breaker per server: consecutive transport failures open it and calls are refused
- *   without touching the network until a single probe succeeds after the cooldown.
+ *   without touching the network. At the end of each cooldown the store sends a NOOP itself (an
+ *   unref'd timer) rather than letting the next live request be the probe: otherwise, right after a
+ *   server returns, every process refuses at least one request and renders it without the mint
+ *   lock. The breaker thus closes within cooldown + one round trip of recovery, with no traffic.
  * - Keys and sizes are checked before sending: an over-long key makes memcached close the connection
  *   (failing every request pipelined on it), and a too-large SET is rejected *and deletes the item
  *   already stored under the key*.
@@ -70,7 +73,8 @@ export interface MemcachedStoreEvent {
    * - `breaker-open`: the server failed `failureThreshold` times in a row; calls to it are refused
    *   until a probe succeeds. Once per outage (re-opening after a failed probe is not reported).
    *   Suggested log level: warn.
-   * - `breaker-close`: a probe succeeded; the server is in use again. Suggested level: info.
+   * - `breaker-close`: a probe succeeded (the store's own NOOP at the end of a cooldown, or a call that
+   *   got there first); the server is in use again. Suggested level: info.
    * - `client-rebuilt`: a connection failed and its memjs Client was replaced by a fresh one. Once per
    *   transport failure (so about once per cooldown during an outage). Suggested level: debug.
    */
@@ -98,7 +102,10 @@ export interface MemcachedStoreOptions {
   connectTimeout?: Duration
   /** Consecutive failures that mark a server down (open its circuit breaker). Default 5. */
   failureThreshold?: number
-  /** How long a server stays marked down before one probe request is let through. Default '2s'. */
+  /**
+   * How long a server stays marked down before the store probes it (a NOOP, sent without waiting for
+   * traffic; again every cooldown while it fails). Default '2s'.
+   */
   cooldown?: Duration
   /**
    * memcached's item size limit in bytes (`memcached -I`), default 1048576 (1 MiB). Must match the
@@ -140,6 +147,7 @@ const OP_GET = 0x00
 const OP_SET = 0x01
 const OP_ADD = 0x02
 const OP_DELETE = 0x04
+const OP_NOOP = 0x0a
 const STATUS_OK = 0x0000
 const STATUS_KEY_NOT_FOUND = 0x0001
 const STATUS_KEY_EXISTS = 0x0002
@@ -219,6 +227,8 @@ interface ServerState {
    * call, since building an Error (its stack) was the largest cost of serving through an outage.
    */
   unavailable: StoreUnavailableError | undefined
+  /** The pending active-recovery probe while the breaker is not closed. */
+  probeTimer: NodeJS.Timeout | undefined
 }
 
 const HOSTNAME = /^[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*\.?$/i
@@ -538,13 +548,15 @@ export class MemcachedStore implements CacheStore {
 
   /**
    * Closes every connection. Calls still in flight reject with a StoreClosedError, later calls too.
-   * Resolves once the sockets are closed; the store holds no timers, so the process can then exit.
+   * Resolves once the sockets are closed and the probe timers cleared, so the process can then exit.
    */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
     const closing: Promise<void>[] = []
     for (const state of this.#states) {
+      clearTimeout(state.probeTimer)
+      state.probeTimer = undefined
       closing.push(this.#discard(state.handle, new StoreClosedError('MemcachedStore')))
     }
     await Promise.all(closing)
@@ -571,10 +583,13 @@ export class MemcachedStore implements CacheStore {
       seq: 0,
       lastError: undefined,
       unavailable: undefined,
+      probeTimer: undefined,
       breaker: new CircuitBreaker({
         failureThreshold: this.#config.failureThreshold,
         cooldownMs: this.#config.cooldownMs,
         onOpen: (error, reopened) => {
+          // Every opening, a failed probe's included, schedules the next probe.
+          this.#scheduleProbe(state, this.#config.cooldownMs)
           if (!reopened) this.#emit({ type: 'breaker-open', server: address, error })
         },
         onClose: () => this.#emit({ type: 'breaker-close', server: address }),
@@ -700,6 +715,39 @@ export class MemcachedStore implements CacheStore {
         throw failure
       },
     )
+  }
+
+  #scheduleProbe(state: ServerState, delayMs: number): void {
+    clearTimeout(state.probeTimer)
+    state.probeTimer = undefined
+    if (this.#closed) return
+    state.probeTimer = setTimeout(() => {
+      state.probeTimer = undefined
+      this.#probe(state)
+    }, delayMs)
+    // A server that stays down must not keep the process alive.
+    state.probeTimer.unref()
+  }
+
+  /**
+   * Active recovery: a NOOP through the breaker as its half-open probe. Success closes the breaker
+   * (`breaker-close`); failure re-opens it, which schedules the next probe a cooldown later.
+   */
+  #probe(state: ServerState): void {
+    if (this.#closed || state.breaker.state === 'closed') return
+    // Timers may fire a little before the breaker's clock says the cooldown is over.
+    const wait = state.breaker.msUntilProbe()
+    if (wait > 0) {
+      this.#scheduleProbe(state, Math.ceil(wait))
+      return
+    }
+    this.#request(state, 'noop', '', (seq) => encodeRequest(OP_NOOP, '', seq)).catch(() => {
+      // Refused: a live request holds the half-open permit. Look again after a cooldown in case
+      // that request never reports (a failure would already have scheduled the next probe).
+      if (!this.#closed && state.breaker.state !== 'closed' && state.probeTimer === undefined) {
+        this.#scheduleProbe(state, this.#config.cooldownMs)
+      }
+    })
   }
 
   /** Replaces the server's Client after a transport failure, discarding the old one. */
