@@ -26,6 +26,10 @@
  *   across reconnects, and lets events of an old socket clobber a new one. Discarding destroys every
  *   socket the Client ever opened, including ones memjs itself lost track of (a connect timeout
  *   `end()`s a socket still in SYN-SENT and forgets it).
+ * - Read path: memjs's per-chunk handler is replaced by a {@link FrameReader} (memjs copies its whole
+ *   read buffer into a new zero-filled one per chunk: quadratic for a large value). A value that
+ *   arrives in one chunk is resolved as a view of it, without a copy; a stream that is not binary
+ *   protocol fails the connection at once.
  * - Circuit breaker per server: consecutive transport failures open it and calls are refused
  *   without touching the network. At the end of each cooldown the store sends a NOOP itself (an
  *   unref'd timer) rather than letting the next live request be the probe: otherwise, right after a
@@ -53,6 +57,7 @@ import {
   ValueTooLargeError,
 } from './common.js'
 import { DeadlineError, withDeadline } from './deadline.js'
+import { FrameReader, type Response } from './reader.js'
 import { HashRing } from './ring.js'
 import type { CacheStore } from './types.js'
 
@@ -169,16 +174,16 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
 }
 
 /** The parts of memjs 1.3.2 this store relies on (lib/memjs/memjs.js, server.js), beyond @types/memjs. */
-interface MemjsResponse {
-  header: { status: number; opaque: number; cas: Buffer }
-  val: Buffer
-}
+type MemjsResponse = Response
 interface MemjsServer {
   connected: boolean
   _socket?: Socket
   username?: string
   password?: string
   error(error: unknown): void
+  respond(response: MemjsResponse): void
+  /** Called by memjs with every chunk its socket reads; replaced, see {@link FrameReader}. */
+  responseHandler(chunk: Buffer): void
 }
 interface MemjsClient {
   servers: MemjsServer[]
@@ -621,7 +626,9 @@ export class MemcachedStore implements CacheStore {
       typeof client.perform !== 'function' ||
       client.servers.length !== 1 ||
       !server ||
-      typeof server.error !== 'function'
+      typeof server.error !== 'function' ||
+      typeof server.respond !== 'function' ||
+      typeof server.responseHandler !== 'function'
     ) {
       throw new Error(
         'express-ft-cache: this version of memjs is not supported (MemcachedStore needs memjs 1.3.x)',
@@ -630,6 +637,22 @@ export class MemcachedStore implements CacheStore {
     // memjs reads MEMCACHIER_USERNAME/PASSWORD and MEMCACHE_USERNAME/PASSWORD and would turn SASL on.
     server.username = undefined
     server.password = undefined
+    // Our read path: no copy for a value that arrives in one chunk, one copy otherwise (memjs copies
+    // its whole buffer per chunk), and a stream that is not binary protocol (memcached's text
+    // "ERROR Too many open connections") fails the connection at once instead of wedging it.
+    const reader = new FrameReader(
+      config.itemSize + 1024,
+      (response) => server.respond(response),
+      (error) => server.error(error),
+    )
+    let readingFrom: Socket | undefined
+    server.responseHandler = (chunk) => {
+      if (server._socket !== readingFrom) {
+        reader.reset()
+        readingFrom = server._socket
+      }
+      reader.push(chunk)
+    }
     return { client, server, generation, sockets: new Set() }
   }
 
