@@ -458,6 +458,11 @@ export class MemcachedStore implements CacheStore {
     return Object.fromEntries(this.#states.map((s) => [s.address, s.breaker.state]))
   }
 
+  /**
+   * The value is a view of the bytes read from the socket, not a copy: a value that arrived in one
+   * chunk shares that chunk's memory, so a caller that keeps small values for long (an in-process
+   * tier) should copy them rather than pin up to a 64 KiB chunk per value.
+   */
   async get(key: string): Promise<Buffer | undefined> {
     assertValidKey(key)
     const state = this.#route(key)
