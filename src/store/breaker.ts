@@ -6,7 +6,8 @@
  *   half-open --(probe succeeds)--> closed;  half-open --(probe fails)--> open again
  *
  * It runs no timers: the move to half-open is decided lazily by `acquire()`, so an idle breaker
- * never keeps the process alive. The clock is injectable for tests.
+ * never keeps the process alive. A caller that wants to probe without waiting for traffic asks
+ * {@link CircuitBreaker.msUntilProbe} when to call `acquire()`. The clock is injectable for tests.
  *
  * Outcomes are reported against the permit `acquire()` returned. A permit belongs to the breaker
  * "epoch" in which it was issued, and every state change starts a new epoch, so late outcomes of
@@ -84,6 +85,16 @@ export class CircuitBreaker {
   /** The current state. An open breaker whose cooldown has elapsed reports 'open' until the next `acquire()`. */
   get state(): BreakerState {
     return this.#state
+  }
+
+  /**
+   * Milliseconds until `acquire()` lets a probe through: the rest of the cooldown when open, or of
+   * the lost-probe allowance when half-open with the probe out; 0 when it would now, or when closed.
+   */
+  msUntilProbe(): number {
+    if (this.#state === 'closed') return 0
+    const since = this.#state === 'open' ? this.#openedAt : this.#probeStartedAt
+    return Math.max(0, this.cooldownMs - (this.#now() - since))
   }
 
   /** Consecutive failures counted so far in the closed state. */

@@ -4,7 +4,7 @@
  * memjs is used only as a connection: one `memjs.Client` per server (its socket, pipelining and
  * response matching), driven through `Client#perform` with request frames built here. Everything
  * memjs gets wrong for a cache that must fail fast and recover by itself is handled in this file
- * (see /work/shared/reference/memcached-and-memjs.md for the measurements):
+ * (docs/memcached-and-memjs.md has the measurements behind each point):
  *
  * - Server choice: a consistent-hashing ring over the sorted list ({@link HashRing}), not memjs's
  *   `hashCode % n` (which moves 75% of keys when a server is added and depends on list order).
@@ -26,8 +26,15 @@
  *   across reconnects, and lets events of an old socket clobber a new one. Discarding destroys every
  *   socket the Client ever opened, including ones memjs itself lost track of (a connect timeout
  *   `end()`s a socket still in SYN-SENT and forgets it).
+ * - Read path: memjs's per-chunk handler is replaced by a {@link FrameReader} (memjs copies its whole
+ *   read buffer into a new zero-filled one per chunk: quadratic for a large value). A value that
+ *   arrives in one chunk is resolved as a view of it, without a copy; a stream that is not binary
+ *   protocol fails the connection at once.
  * - Circuit breaker per server: consecutive transport failures open it and calls are refused
- *   without touching the network until a single probe succeeds after the cooldown.
+ *   without touching the network. At the end of each cooldown the store sends a NOOP itself (an
+ *   unref'd timer) rather than letting the next live request be the probe: otherwise, right after a
+ *   server returns, every process refuses at least one request and renders it without the mint
+ *   lock. The breaker thus closes within cooldown + one round trip of recovery, with no traffic.
  * - Keys and sizes are checked before sending: an over-long key makes memcached close the connection
  *   (failing every request pipelined on it), and a too-large SET is rejected *and deletes the item
  *   already stored under the key*.
@@ -50,6 +57,7 @@ import {
   ValueTooLargeError,
 } from './common.js'
 import { DeadlineError, withDeadline } from './deadline.js'
+import { FrameReader, type Response } from './reader.js'
 import { HashRing } from './ring.js'
 import type { CacheStore } from './types.js'
 
@@ -70,7 +78,8 @@ export interface MemcachedStoreEvent {
    * - `breaker-open`: the server failed `failureThreshold` times in a row; calls to it are refused
    *   until a probe succeeds. Once per outage (re-opening after a failed probe is not reported).
    *   Suggested log level: warn.
-   * - `breaker-close`: a probe succeeded; the server is in use again. Suggested level: info.
+   * - `breaker-close`: a probe succeeded (the store's own NOOP at the end of a cooldown, or a call that
+   *   got there first); the server is in use again. Suggested level: info.
    * - `client-rebuilt`: a connection failed and its memjs Client was replaced by a fresh one. Once per
    *   transport failure (so about once per cooldown during an outage). Suggested level: debug.
    */
@@ -98,7 +107,10 @@ export interface MemcachedStoreOptions {
   connectTimeout?: Duration
   /** Consecutive failures that mark a server down (open its circuit breaker). Default 5. */
   failureThreshold?: number
-  /** How long a server stays marked down before one probe request is let through. Default '2s'. */
+  /**
+   * How long a server stays marked down before the store probes it (a NOOP, sent without waiting for
+   * traffic; again every cooldown while it fails). Default '2s'.
+   */
   cooldown?: Duration
   /**
    * memcached's item size limit in bytes (`memcached -I`), default 1048576 (1 MiB). Must match the
@@ -140,6 +152,7 @@ const OP_GET = 0x00
 const OP_SET = 0x01
 const OP_ADD = 0x02
 const OP_DELETE = 0x04
+const OP_NOOP = 0x0a
 const STATUS_OK = 0x0000
 const STATUS_KEY_NOT_FOUND = 0x0001
 const STATUS_KEY_EXISTS = 0x0002
@@ -161,16 +174,16 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
 }
 
 /** The parts of memjs 1.3.2 this store relies on (lib/memjs/memjs.js, server.js), beyond @types/memjs. */
-interface MemjsResponse {
-  header: { status: number; opaque: number; cas: Buffer }
-  val: Buffer
-}
+type MemjsResponse = Response
 interface MemjsServer {
   connected: boolean
   _socket?: Socket
   username?: string
   password?: string
   error(error: unknown): void
+  respond(response: MemjsResponse): void
+  /** Called by memjs with every chunk its socket reads; replaced, see {@link FrameReader}. */
+  responseHandler(chunk: Buffer): void
 }
 interface MemjsClient {
   servers: MemjsServer[]
@@ -219,6 +232,8 @@ interface ServerState {
    * call, since building an Error (its stack) was the largest cost of serving through an outage.
    */
   unavailable: StoreUnavailableError | undefined
+  /** The pending active-recovery probe while the breaker is not closed. */
+  probeTimer: NodeJS.Timeout | undefined
 }
 
 const HOSTNAME = /^[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*\.?$/i
@@ -443,6 +458,11 @@ export class MemcachedStore implements CacheStore {
     return Object.fromEntries(this.#states.map((s) => [s.address, s.breaker.state]))
   }
 
+  /**
+   * The value is a view of the bytes read from the socket, not a copy: a value that arrived in one
+   * chunk shares that chunk's memory, so a caller that keeps small values for long (an in-process
+   * tier) should copy them rather than pin up to a 64 KiB chunk per value.
+   */
   async get(key: string): Promise<Buffer | undefined> {
     assertValidKey(key)
     const state = this.#route(key)
@@ -538,13 +558,15 @@ export class MemcachedStore implements CacheStore {
 
   /**
    * Closes every connection. Calls still in flight reject with a StoreClosedError, later calls too.
-   * Resolves once the sockets are closed; the store holds no timers, so the process can then exit.
+   * Resolves once the sockets are closed and the probe timers cleared, so the process can then exit.
    */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
     const closing: Promise<void>[] = []
     for (const state of this.#states) {
+      clearTimeout(state.probeTimer)
+      state.probeTimer = undefined
       closing.push(this.#discard(state.handle, new StoreClosedError('MemcachedStore')))
     }
     await Promise.all(closing)
@@ -571,10 +593,13 @@ export class MemcachedStore implements CacheStore {
       seq: 0,
       lastError: undefined,
       unavailable: undefined,
+      probeTimer: undefined,
       breaker: new CircuitBreaker({
         failureThreshold: this.#config.failureThreshold,
         cooldownMs: this.#config.cooldownMs,
         onOpen: (error, reopened) => {
+          // Every opening, a failed probe's included, schedules the next probe.
+          this.#scheduleProbe(state, this.#config.cooldownMs)
           if (!reopened) this.#emit({ type: 'breaker-open', server: address, error })
         },
         onClose: () => this.#emit({ type: 'breaker-close', server: address }),
@@ -606,7 +631,9 @@ export class MemcachedStore implements CacheStore {
       typeof client.perform !== 'function' ||
       client.servers.length !== 1 ||
       !server ||
-      typeof server.error !== 'function'
+      typeof server.error !== 'function' ||
+      typeof server.respond !== 'function' ||
+      typeof server.responseHandler !== 'function'
     ) {
       throw new Error(
         'express-ft-cache: this version of memjs is not supported (MemcachedStore needs memjs 1.3.x)',
@@ -615,6 +642,22 @@ export class MemcachedStore implements CacheStore {
     // memjs reads MEMCACHIER_USERNAME/PASSWORD and MEMCACHE_USERNAME/PASSWORD and would turn SASL on.
     server.username = undefined
     server.password = undefined
+    // Our read path: no copy for a value that arrives in one chunk, one copy otherwise (memjs copies
+    // its whole buffer per chunk), and a stream that is not binary protocol (memcached's text
+    // "ERROR Too many open connections") fails the connection at once instead of wedging it.
+    const reader = new FrameReader(
+      config.itemSize + 1024,
+      (response) => server.respond(response),
+      (error) => server.error(error),
+    )
+    let readingFrom: Socket | undefined
+    server.responseHandler = (chunk) => {
+      if (server._socket !== readingFrom) {
+        reader.reset()
+        readingFrom = server._socket
+      }
+      reader.push(chunk)
+    }
     return { client, server, generation, sockets: new Set() }
   }
 
@@ -700,6 +743,39 @@ export class MemcachedStore implements CacheStore {
         throw failure
       },
     )
+  }
+
+  #scheduleProbe(state: ServerState, delayMs: number): void {
+    clearTimeout(state.probeTimer)
+    state.probeTimer = undefined
+    if (this.#closed) return
+    state.probeTimer = setTimeout(() => {
+      state.probeTimer = undefined
+      this.#probe(state)
+    }, delayMs)
+    // A server that stays down must not keep the process alive.
+    state.probeTimer.unref()
+  }
+
+  /**
+   * Active recovery: a NOOP through the breaker as its half-open probe. Success closes the breaker
+   * (`breaker-close`); failure re-opens it, which schedules the next probe a cooldown later.
+   */
+  #probe(state: ServerState): void {
+    if (this.#closed || state.breaker.state === 'closed') return
+    // Timers may fire a little before the breaker's clock says the cooldown is over.
+    const wait = state.breaker.msUntilProbe()
+    if (wait > 0) {
+      this.#scheduleProbe(state, Math.ceil(wait))
+      return
+    }
+    this.#request(state, 'noop', '', (seq) => encodeRequest(OP_NOOP, '', seq)).catch(() => {
+      // Refused: a live request holds the half-open permit. Look again after a cooldown in case
+      // that request never reports (a failure would already have scheduled the next probe).
+      if (!this.#closed && state.breaker.state !== 'closed' && state.probeTimer === undefined) {
+        this.#scheduleProbe(state, this.#config.cooldownMs)
+      }
+    })
   }
 
   /** Replaces the server's Client after a transport failure, discarding the old one. */

@@ -17,6 +17,12 @@ import { routingKey } from './types.js'
  * variants live on the same server.
  */
 export const POINTS_PER_SERVER = 160
+/**
+ * Routing keys whose server is remembered. Hot keys repeat (an entry, its lock, its variants share
+ * one routing key), and an MD5 costs more than the rest of routing; beyond this many the oldest
+ * entry is forgotten.
+ */
+export const ROUTE_MEMO_SIZE = 4096
 const DIGESTS_PER_SERVER = POINTS_PER_SERVER / 4
 
 function md5(text: string): Buffer {
@@ -28,6 +34,8 @@ export class HashRing {
   readonly servers: readonly string[]
   readonly #points: Uint32Array
   readonly #owners: Uint16Array
+  /** routing key -> server index, in insertion order (the first is the oldest). */
+  readonly #memo = new Map<string, number>()
 
   constructor(servers: readonly string[]) {
     const unique = [...new Set(servers)].sort()
@@ -56,7 +64,18 @@ export class HashRing {
   /** Index into {@link servers} of the server that holds `key`. */
   indexFor(key: string): number {
     if (this.servers.length === 1) return 0
-    const hash = md5(routingKey(key)).readUInt32LE(0)
+    const routing = routingKey(key)
+    const known = this.#memo.get(routing)
+    if (known !== undefined) return known
+    const index = this.#lookup(md5(routing).readUInt32LE(0))
+    if (this.#memo.size >= ROUTE_MEMO_SIZE) {
+      this.#memo.delete(this.#memo.keys().next().value as string)
+    }
+    this.#memo.set(routing, index)
+    return index
+  }
+
+  #lookup(hash: number): number {
     const points = this.#points
     // First point >= hash (binary search); past the end wraps to the first point.
     let lo = 0

@@ -110,6 +110,31 @@ describe('CircuitBreaker', () => {
     assert.equal(breaker.state, 'closed')
   })
 
+  it('msUntilProbe tells when acquire() will let the next probe through', () => {
+    const clock = fakeClock()
+    const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 500, now: clock.now })
+    assert.equal(breaker.msUntilProbe(), 0, 'closed')
+    breaker.failure(breaker.acquire()!, 'down')
+    assert.equal(breaker.msUntilProbe(), 500)
+    clock.advance(499)
+    assert.equal(breaker.msUntilProbe(), 1)
+    assert.equal(breaker.acquire(), undefined, 'consistent with acquire()')
+    clock.advance(1)
+    assert.equal(breaker.msUntilProbe(), 0)
+    const probe = breaker.acquire()
+    assert.notEqual(probe, undefined)
+    // Half-open with the probe out: the next one only if this one is lost for a whole cooldown.
+    assert.equal(breaker.msUntilProbe(), 500)
+    clock.advance(200)
+    assert.equal(breaker.msUntilProbe(), 300)
+    breaker.failure(probe!, 'still down')
+    assert.equal(breaker.msUntilProbe(), 500, 'a failed probe starts a new cooldown')
+    clock.advance(500)
+    breaker.success(breaker.acquire()!)
+    assert.equal(breaker.state, 'closed')
+    assert.equal(breaker.msUntilProbe(), 0)
+  })
+
   it('run() wraps a call and refuses with CircuitOpenError while open', async () => {
     const breaker = new CircuitBreaker({ failureThreshold: 1, now: fakeClock().now })
     assert.equal(await breaker.run(async () => 42), 42)

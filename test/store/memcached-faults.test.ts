@@ -178,7 +178,7 @@ describe('MemcachedStore faults', () => {
     )
   })
 
-  it('half-open lets exactly one probe through; a failed probe re-opens, a good one closes', async () => {
+  it('active recovery: probes a down server every cooldown with no traffic, closes the breaker once it answers', async () => {
     // A server that is down (refusing), and will come back on the same port.
     const server = await memcached()
     await server.stop()
@@ -191,29 +191,62 @@ describe('MemcachedStore faults', () => {
     })
     assert.equal((await failure(() => store.get('k'))).code, 'ESTORE_CONNECTION')
     assert.equal((await failure(() => store.get('k'))).code, 'ESTORE_UNAVAILABLE')
+    const rebuilt = () => events.filter((e) => e.type === 'client-rebuilt').length
+    assert.equal(rebuilt(), 1)
 
-    await sleep(350)
-    const probeRound = await Promise.all(
-      Array.from({ length: 10 }, () => failure(() => store.get('k'))),
-    )
-    const codes = probeRound.map((r) => r.code)
-    assert.equal(codes.filter((c) => c === 'ESTORE_CONNECTION').length, 1, codes.join(','))
-    assert.equal(codes.filter((c) => c === 'ESTORE_UNAVAILABLE').length, 9, codes.join(','))
-    assert.equal((await failure(() => store.get('k'))).code, 'ESTORE_UNAVAILABLE', 're-opened')
+    // No traffic: the store's own probes fail (each one discards its Client) and re-open it.
+    await eventually(async () => rebuilt() >= 3, 5000, 'two failed probes')
+    assert.equal(store.breakerStates()[address], 'open')
     assert.equal(
       events.filter((e) => e.type === 'breaker-open').length,
       1,
       'an outage is reported once',
     )
+    assert.equal(events.filter((e) => e.type === 'breaker-close').length, 0)
 
-    // The server comes back; after the cooldown one probe closes the breaker.
+    // The server comes back; still no traffic: a probe closes the breaker within a cooldown + a
+    // round trip (bounded here with ample slack).
     await server.restart()
-    await sleep(350)
-    const results = await Promise.allSettled(Array.from({ length: 10 }, () => store.get('k')))
-    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1, 'only the probe ran')
-    assert.equal(store.breakerStates()[address], 'closed')
-    assert.equal(await store.get('k'), undefined)
-    assert.ok(events.some((e) => e.type === 'breaker-close'))
+    await eventually(
+      async () => store.breakerStates()[address] === 'closed',
+      3000,
+      'the breaker closing without traffic',
+    )
+    assert.equal(events.filter((e) => e.type === 'breaker-close').length, 1)
+    assert.equal(await store.get('k'), undefined, 'the first live call is served')
+  })
+
+  it('while the own probe of the store is out, live calls are refused without network; close() stops probing', async () => {
+    const hole = await blackholeServer()
+    cleanups.push(() => hole.close())
+    const { store, events } = makeStore({
+      servers: hole.address,
+      timeout: '400ms',
+      connectTimeout: '400ms',
+      failureThreshold: 1,
+      cooldown: '200ms',
+    })
+    assert.equal((await failure(() => store.get('k'))).code, 'ETIMEDOUT_DEADLINE')
+    assert.equal(hole.connections, 1)
+    // The probe goes out at the end of the cooldown and hangs (the hole never answers).
+    await eventually(async () => hole.connections === 2, 3000, 'the probe connecting')
+    const refused = await Promise.all(
+      Array.from({ length: 10 }, () => failure(() => store.get('k'))),
+    )
+    assert.deepEqual(
+      refused.map((r) => r.code),
+      Array(10).fill('ESTORE_UNAVAILABLE'),
+      'the probe holds the half-open permit',
+    )
+    assert.equal(hole.connections, 2, 'no connection for the refused calls')
+    // The probe fails at its deadline, the breaker re-opens, and a cooldown later probes again.
+    await eventually(async () => hole.connections >= 3, 5000, 'the next probe')
+    assert.equal(events.filter((e) => e.type === 'breaker-open').length, 1)
+
+    await store.close()
+    const after = hole.connections
+    await sleep(700)
+    assert.equal(hole.connections, after, 'no probe after close()')
   })
 
   it('recovers by itself after a restart on the same port, and after stop + restart', async () => {
@@ -454,6 +487,7 @@ describe('MemcachedStore faults', () => {
     const server = await memcached()
     const hole = await blackholeServer()
     cleanups.push(() => hole.close())
+    const down = `127.0.0.1:${await freePort()}`
     const moduleUrl = pathToFileURL(
       fileURLToPath(new URL('../../src/store/memcached.ts', import.meta.url)),
     ).href
@@ -463,6 +497,9 @@ describe('MemcachedStore faults', () => {
       await store.set('k', Buffer.from('v'), 60)
       const got = await store.get('k')
       await store.close()
+      // Never closed, breaker open: its probe timer must not keep the process alive.
+      const down = new MemcachedStore({ servers: process.env.DOWN, failureThreshold: 1, cooldown: '50ms' })
+      await down.get('k').catch(() => {})
       const stuck = new MemcachedStore({ servers: process.env.HOLE, timeout: '30s' })
       const pending = stuck.get('k').then(() => 'resolved', (e) => e.code)
       await new Promise((r) => setTimeout(r, 100))
@@ -474,7 +511,7 @@ describe('MemcachedStore faults', () => {
       ['--import', 'tsx', '--input-type=module', '-e', script],
       {
         cwd: fileURLToPath(new URL('../..', import.meta.url)),
-        env: { ...process.env, REAL: server.address, HOLE: hole.address },
+        env: { ...process.env, REAL: server.address, HOLE: hole.address, DOWN: down },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     )

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { HashRing, POINTS_PER_SERVER } from '../../src/store/ring.js'
+import { HashRing, POINTS_PER_SERVER, ROUTE_MEMO_SIZE } from '../../src/store/ring.js'
 
 const keys = Array.from({ length: 20_000 }, (_, i) => `page:/products/${i}?lang=en`)
 const three = ['10.0.0.1:11211', '10.0.0.2:11211', '10.0.0.3:11211']
@@ -71,5 +71,21 @@ describe('HashRing', () => {
     const ring = new HashRing(['cache:11211'])
     assert.equal(ring.serverFor('anything'), 'cache:11211')
     assert.throws(() => new HashRing([]), TypeError)
+  })
+})
+
+describe('HashRing memo of hot routing keys', () => {
+  it('answers as an unmemoised ring does, before and after the memo overflows', () => {
+    const servers = ['a:11211', 'b:11211', 'c:11211', 'd:11211']
+    const ring = new HashRing(servers)
+    const keys = Array.from({ length: ROUTE_MEMO_SIZE * 2 + 7 }, (_, i) => `k${i}`)
+    // Twice over more keys than the memo holds: first lookups, evictions, then hits and re-lookups.
+    for (let round = 0; round < 2; round++) {
+      const fresh = new HashRing(servers)
+      for (const key of keys) {
+        assert.equal(ring.indexFor(key), fresh.indexFor(key), key)
+        assert.equal(ring.indexFor(`${key}~lock`), fresh.indexFor(key), 'a lock follows its entry')
+      }
+    }
   })
 })
