@@ -14,7 +14,7 @@ import { Lookup } from './engine/lookup.js'
 import { instrument } from './engine/metrics.js'
 import { kRender, Renderer, type RenderState, type WithRender } from './engine/render.js'
 import { Responder } from './engine/respond.js'
-import { type CacheStats, Counters } from './engine/stats.js'
+import { type CacheStats, Counters, type Outcome } from './engine/stats.js'
 import { StoreGuard } from './guard.js'
 import { RateLimitedLog, silentLogger } from './logging.js'
 import {
@@ -26,8 +26,11 @@ import {
 } from './options.js'
 import { MemcachedStore } from './store/memcached.js'
 
-/** What `X-Cache` says: served fresh, served stale, rendered by the handler, or not cached at all. */
-export type CacheOutcome = 'HIT' | 'STALE' | 'MISS' | 'BYPASS'
+/**
+ * What `X-Cache` says: served fresh, served stale, confirmed by the handler with a 304 (body from
+ * the cache), rendered by the handler, or not cached at all.
+ */
+export type CacheOutcome = Outcome
 
 /** The middleware returned by `responseCache()`, with per-route options, invalidation and shutdown. */
 export interface ResponseCache extends RequestHandler {
@@ -241,7 +244,16 @@ export class CacheEngine {
         plan = await this.coordinator.regenerate(req, c, route, found, d.entry, deadline, log)
         break
       case 'cold':
-        plan = await this.coordinator.cold(req, c, route, found, d.fallback, deadline, log)
+        plan = await this.coordinator.cold(
+          req,
+          c,
+          route,
+          found,
+          d.fallback,
+          d.validate,
+          deadline,
+          log,
+        )
         break
     }
     if (plan.kind === 'serve') return this.serve(req, res, plan.entry, plan.outcome, plan.detail)

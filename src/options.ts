@@ -15,7 +15,12 @@ export interface RouteOptions {
   ttl?: Duration
   /** How long after `ttl` the stale copy is served while one request regenerates. Default 300 s. */
   grace?: Duration
-  /** How long after `ttl` the stale copy replaces a 5xx or a thrown error (RFC 5861). Default: `grace`. */
+  /**
+   * How long after `ttl` the stale copy replaces a 5xx, a thrown error or an unreachable origin
+   * (RFC 5861 §4, RFC 9111 §4.2.4). Default 300 s, whatever `grace` is: serving a known-good copy
+   * beats an error page. Responses that forbid stale serving (must-revalidate, no-cache, s-maxage)
+   * get none unless they grant `stale-if-error` themselves.
+   */
   staleIfError?: Duration
   /** How long the regenerating request holds the mint lock (MintCache's MINT_DELAY). >= 2 s. Default 10 s. */
   lockTtl?: Duration
@@ -391,11 +396,7 @@ function parseRoute(
   const ttlMs = o.ttl === undefined ? base.ttlMs : ms(o.ttl, 'ttl', logger)
   const graceMs = o.grace === undefined ? base.graceMs : ms(o.grace, 'grace', logger)
   const staleIfErrorMs =
-    o.staleIfError === undefined
-      ? o.grace === undefined
-        ? base.staleIfErrorMs
-        : graceMs
-      : ms(o.staleIfError, 'staleIfError', logger)
+    o.staleIfError === undefined ? base.staleIfErrorMs : ms(o.staleIfError, 'staleIfError', logger)
   const lockTtl = o.lockTtl === undefined ? base.lockTtlS : seconds(o.lockTtl, 'lockTtl', logger)
   // memcached expiry has one-second granularity: a 1 s lock may expire at once (protocol.txt).
   if (lockTtl < 2)

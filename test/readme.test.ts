@@ -44,8 +44,7 @@ const expected: Record<(typeof APP_KEYS)[number], string> = {
   store: '`new MemcachedStore()`',
   ttl: seconds(config.ttlMs),
   grace: seconds(config.graceMs),
-  staleIfError:
-    config.staleIfErrorMs === config.graceMs ? 'same as `grace`' : seconds(config.staleIfErrorMs),
+  staleIfError: seconds(config.staleIfErrorMs),
   lockTtl: `\`${config.lockTtlS}\``,
   waitTimeout: seconds(config.waitTimeoutMs),
   vary: `\`${JSON.stringify(config.vary)}\``,

@@ -3,6 +3,7 @@
  * only; no store, no response.
  */
 import type { Request } from 'express'
+import { isSafeMethod } from '../http/method.js'
 import { type RequestDirectives, requestDirectives } from '../http/policy.js'
 import { resourceFor } from '../key.js'
 import type { CacheConfig, RouteConfig } from '../options.js'
@@ -34,9 +35,6 @@ export type Classified =
   /** The `key` option threw. */
   | { readonly kind: 'key-error'; readonly error: unknown }
 
-/** RFC 9110 §9.2.1: the safe methods. Every other method invalidates (RFC 9111 §4.4), M-SEARCH too. */
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
-
 export function classify(
   req: Request,
   route: RouteConfig,
@@ -45,8 +43,7 @@ export function classify(
 ): Classified {
   const method = req.method
   if (method !== 'GET' && method !== 'HEAD') {
-    if (SAFE_METHODS.has(method) || !cfg.invalidateOnUnsafe)
-      return { kind: 'bypass', detail: 'method' }
+    if (isSafeMethod(method) || !cfg.invalidateOnUnsafe) return { kind: 'bypass', detail: 'method' }
     return { kind: 'unsafe', path: pathOf(req) }
   }
   if (!route.enabled || closed) return { kind: 'bypass', detail: 'disabled' }

@@ -10,6 +10,7 @@ import { varyValues } from '../key.js'
 import { acquireLock, Flight, type FlightResult, type Lock, releaseLock, sleep } from '../mint.js'
 import type { CacheConfig, RouteConfig } from '../options.js'
 import type { Lookup as LookupRequest } from './classify.js'
+import { canValidate } from './decide.js'
 import type { Found, Lookup } from './lookup.js'
 import type { RenderPlan } from './render.js'
 import type { Counters } from './stats.js'
@@ -79,6 +80,7 @@ export class Coordinator {
     route: RouteConfig,
     deadline: number,
     log: Logger | undefined,
+    since: number,
   ): Promise<{ lock: Lock | 'lost' | 'failed'; fresh: Found | undefined; pass: boolean }> {
     const [lock, again] = await Promise.all([
       acquireLock(this.guard, entryKey, route.lockTtlS, deadline, log),
@@ -89,11 +91,13 @@ export class Coordinator {
       this.rememberLost(entryKey, route)
     } else if (lock !== 'failed') this.counters.locksWon++
     const e = again.entry
+    // Fresh, or stored since this request began: a render (or a revalidation of a copy that is
+    // stale at once, like `no-cache`) that another request made for this one.
     const fresh =
       !again.failed &&
       e?.kind === 'response' &&
       again.validity === 'valid' &&
-      Date.now() < e.staleAt
+      (Date.now() < e.staleAt || e.cachedAt >= since)
         ? again
         : undefined
     // The leader's render turned out uncacheable (its hit-for-miss marker is there): stop waiting.
@@ -114,7 +118,15 @@ export class Coordinator {
     log: Logger | undefined,
   ): Promise<Plan> {
     const now = Date.now()
-    const { lock, fresh } = await this.lockAndReread(req, c, found.entryKey, route, deadline, log)
+    const { lock, fresh } = await this.lockAndReread(
+      req,
+      c,
+      found.entryKey,
+      route,
+      deadline,
+      log,
+      now,
+    )
     if (fresh !== undefined) return serve(fresh.entry as ResponseEntry, 'HIT', undefined)
     if (lock === 'lost' || lock === 'failed') return serve(entry, 'STALE', undefined)
     // This request won the fleet-wide lock: it renders; everyone else keeps getting the stale copy.
@@ -127,6 +139,7 @@ export class Coordinator {
         lock,
         fallback: now < entry.errorUntil ? entry : undefined,
         regenKey: found.entryKey,
+        validate: canValidate(entry) ? entry : undefined,
       },
       'fwd=stale',
     )
@@ -142,9 +155,11 @@ export class Coordinator {
     route: RouteConfig,
     found: Found,
     fallback: ResponseEntry | undefined,
+    validate: ResponseEntry | undefined,
     deadline: number,
     log: Logger | undefined,
   ): Promise<Plan> {
+    const since = Date.now()
     const entryKey = found.entryKey
     const local = this.flights.get(entryKey)
     // A render that outlived its lock is presumed stuck (the fleet has moved on too): take over
@@ -159,8 +174,16 @@ export class Coordinator {
     this.flights.set(entryKey, flight)
     const lead = (lock: Lock | undefined): Plan =>
       render(
-        { ...base(c, route, entryKey), store: true, markPass: true, lock, flight, fallback },
-        'fwd=miss',
+        {
+          ...base(c, route, entryKey),
+          store: true,
+          markPass: true,
+          lock,
+          flight,
+          fallback,
+          validate,
+        },
+        validate === undefined ? 'fwd=miss' : 'fwd=stale',
       )
     const fromFleet = (e: ResponseEntry, names: readonly string[]): Plan => {
       flight.resolve({ entry: e, varyNames: names, varyValues: varyValues(req, names) })
@@ -170,7 +193,7 @@ export class Coordinator {
     try {
       // With the store failing, coalesce in this process only and let the handler answer.
       if (found.failed) return lead(undefined)
-      const first = await this.lockAndReread(req, c, entryKey, route, deadline, log)
+      const first = await this.lockAndReread(req, c, entryKey, route, deadline, log, since)
       if (first.fresh !== undefined)
         return fromFleet(first.fresh.entry as ResponseEntry, first.fresh.varyNames)
       if (first.pass || first.lock === 'failed') return lead(undefined)
@@ -189,6 +212,7 @@ export class Coordinator {
           route,
           Date.now() + this.cfg.timeoutMs,
           log,
+          since,
         )
         if (round.fresh !== undefined)
           return fromFleet(round.fresh.entry as ResponseEntry, round.fresh.varyNames)

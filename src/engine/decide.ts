@@ -3,6 +3,7 @@
  * no Express, no clock of its own; unit-tested without a server.
  */
 import type { Entry, ResponseEntry } from '../entry.js'
+import { conditionalHeadersFor } from '../http/conditional.js'
 import type { Validity } from './invalidate.js'
 
 export interface Facts {
@@ -26,8 +27,15 @@ export type Decision =
   | { readonly kind: 'stale'; readonly entry: ResponseEntry }
   /** Stale within grace: compete for the fleet lock; the winner renders, the losers serve stale. */
   | { readonly kind: 'regenerate'; readonly entry: ResponseEntry }
-  /** Nothing usable: coalesce (in-process flight, fleet lock) and render. */
-  | { readonly kind: 'cold'; readonly fallback: ResponseEntry | undefined }
+  /**
+   * Nothing usable as it is: coalesce (in-process flight, fleet lock) and render — conditionally
+   * when `validate` holds a stale copy with a validator (RFC 9111 §4.3.1), so a 304 can refresh it.
+   */
+  | {
+      readonly kind: 'cold'
+      readonly fallback: ResponseEntry | undefined
+      readonly validate: ResponseEntry | undefined
+    }
   /** Hit-for-miss: the last render was uncacheable; render at once, no queueing. */
   | { readonly kind: 'pass'; readonly fallback: ResponseEntry | undefined }
   /** A credentialed request without a shareable fresh entry: render alone, store only if shared. */
@@ -62,5 +70,12 @@ export function decide(found: Entry | undefined, validity: Validity, facts: Fact
   if (!facts.isGet) return { kind: 'head' }
   if (facts.credentialed) return { kind: 'private', fallback }
   if (found?.kind === 'pass') return { kind: 'pass', fallback }
-  return { kind: 'cold', fallback }
+  const validate = entry !== undefined && canValidate(entry) ? entry : undefined
+  return { kind: 'cold', fallback, validate }
+}
+
+/** Whether a stored response carries a validator a conditional request can be built from. */
+export function canValidate(entry: ResponseEntry): boolean {
+  const v = conditionalHeadersFor(entry.headers)
+  return v['if-none-match'] !== undefined || v['if-modified-since'] !== undefined
 }

@@ -72,7 +72,12 @@ export class Invalidations {
   /** Bumped whenever the memo is emptied: a fetch that started before must not refill it. */
   private epoch = 0
   private generation: string | undefined
-  private timer: NodeJS.Timeout | undefined
+  /** When a poll was last started, and when one last read the generation (or found it unreachable). */
+  private lastPoll = 0
+  private lastAnswer = 0
+  private polled: Promise<void> | undefined
+  /** Whether the last answered poll read the generation (false: its server did not answer). */
+  private readable = false
   private polling = false
   private closed = false
 
@@ -91,18 +96,29 @@ export class Invalidations {
     return `${this.prefix}:inv-gen`
   }
 
-  /** Starts the generation poll (idempotent); the timer never keeps the process alive. */
-  start(): void {
-    if (this.timer !== undefined || this.closed) return
-    this.timer = setInterval(() => void this.poll(), this.pollMs)
-    this.timer.unref()
-    void this.poll()
+  /**
+   * Called on every request: polls the generation at most every `pollMs`, on the request path but
+   * without waiting for it. No timer: an idle process sends nothing.
+   */
+  tick(now = Date.now()): void {
+    if (now - this.lastPoll < this.pollMs || this.closed) return
+    this.lastPoll = now
+    this.polled = this.poll(now)
+  }
+
+  /**
+   * After an idle gap the memo may have missed invalidations: wait for a poll (one round trip) to
+   * say whether the generation moved. Every invalidation moves it, so an unchanged generation
+   * proves the memo current without reading a single record again.
+   */
+  private async upToDate(now: number): Promise<void> {
+    if (now - this.lastAnswer <= this.staleAfterMs) return
+    if (now - this.lastPoll >= this.pollMs) this.tick(now)
+    await this.polled
   }
 
   close(): void {
     this.closed = true
-    if (this.timer !== undefined) clearInterval(this.timer)
-    this.timer = undefined
   }
 
   /** Memoises a record; times only move forward, so a slow fetch cannot undo a local invalidation. */
@@ -121,8 +137,13 @@ export class Invalidations {
     this.epoch++
   }
 
-  private async poll(): Promise<void> {
-    if (this.polling) return
+  /** Past this, what the memo knows is too old to trust: two polls and a store deadline. */
+  private get staleAfterMs(): number {
+    return 2 * this.pollMs + this.timeoutMs
+  }
+
+  private async poll(startedAt: number): Promise<void> {
+    if (this.polling) return this.polled
     this.polling = true
     try {
       const deadline = Date.now() + Math.max(this.timeoutMs, this.pollMs)
@@ -138,9 +159,12 @@ export class Invalidations {
         value = won === FAILED ? FAILED : won === false ? undefined : fresh
       }
       if (value === FAILED || value === undefined) {
-        // Unknown: trust nothing memoised (the hot tier is judged from this memo).
-        this.reset()
-        this.generation = undefined
+        // Unknown for now: the hot tier stops answering (it must see invalidations within a poll),
+        // but the memo stays. An invalidation cannot complete without bumping the generation, so
+        // while its server is unreachable nothing new can be missed; the comparison below catches
+        // up when it answers again.
+        this.readable = false
+        this.lastAnswer = startedAt
         return
       }
       const text = value.toString('base64')
@@ -148,6 +172,8 @@ export class Invalidations {
         if (this.generation !== undefined) this.reset()
         this.generation = text
       }
+      this.readable = true
+      this.lastAnswer = startedAt
     } finally {
       this.polling = false
     }
@@ -157,8 +183,8 @@ export class Invalidations {
    * Judges an entry from memoised records alone (the hot tier's synchronous path); undefined when
    * a record is not memoised, or while the generation is unknown.
    */
-  judgeMemoised(entry: ResponseEntry): Validity | undefined {
-    if (this.generation === undefined) return undefined
+  judgeMemoised(entry: ResponseEntry, now: number): Validity | undefined {
+    if (!this.readable || now - this.lastAnswer > this.staleAfterMs) return undefined
     const all = this.memo.get(ALL_TAG)
     if (all === undefined) return undefined
     let v = against(all, entry.startedAt)
@@ -205,7 +231,6 @@ export class Invalidations {
    * the entry usually costs no extra round trip.
    */
   prefetch(tags: readonly string[], deadline: number, logger?: Logger): void {
-    this.start()
     void this.read(ALL_TAG, deadline, logger)
     for (const tag of tags) void this.read(tag, deadline, logger)
   }
@@ -249,7 +274,6 @@ export class Invalidations {
     deadline: number,
     logger?: Logger,
   ): Promise<Validity | 'failed'> {
-    this.start()
     const records = await Promise.all(
       [ALL_TAG, ...entry.tags].map(async (tag) => {
         const r = await this.read(tag, deadline, logger)
@@ -275,7 +299,9 @@ export class Invalidations {
       [ALL_TAG, ...tags].map(async (tag) => {
         const key = this.recordKey(tag)
         const raw = await this.guard.call('get', (s) => s.get(key), deadline)
-        if (raw === FAILED) return FAILED
+        // Its server unreachable: no invalidation could be recorded there meanwhile either, so the
+        // memoised record (if any) is as current as the store's.
+        if (raw === FAILED) return this.memo.get(tag) ?? FAILED
         const fresh = raw === undefined ? undefined : decodeRecord(raw)
         const record = fresh ?? (await this.create(tag, startedAt - 1, deadline))
         if (record === FAILED) return FAILED
@@ -293,7 +319,6 @@ export class Invalidations {
    * Rejects with an InvalidationError (code EFTC_INVALIDATION) when the store could not record it.
    */
   async invalidate(tags: readonly string[], soft: boolean, at = Date.now()): Promise<void> {
-    this.start()
     const deadline = Date.now() + Math.max(this.timeoutMs, 1000)
     const failures: string[] = []
     await Promise.all(

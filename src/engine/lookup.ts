@@ -47,12 +47,16 @@ export class Lookup {
       : variantKeyFor(primary, names, varyValues(req, names))
   }
 
-  /** The hot tier's answer: a fresh entry that no memoised invalidation touches, or undefined. */
+  /**
+   * The hot tier's answer: a fresh entry that no memoised invalidation touches, or undefined. Runs
+   * first on every looked-up request, so it also drives the invalidation poll.
+   */
   hotHit(req: Request, primary: string, now: number): ResponseEntry | undefined {
+    this.invalidations.tick(now)
     if (this.hot === undefined) return undefined
     const entry = this.hot.get(this.entryKey(req, primary), now)
     if (entry === undefined) return undefined
-    return this.invalidations.judgeMemoised(entry) === 'valid' ? entry : undefined
+    return this.invalidations.judgeMemoised(entry, now) === 'valid' ? entry : undefined
   }
 
   /**

@@ -2,16 +2,21 @@
  * Render: runs the handler with the capture armed, judges its response, answers diverted ones,
  * and writes the result back (entry, variants record, lock release) after the response went out.
  */
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { Request } from 'express'
 import type { Logger } from 'pino'
 import { type Captured, captureResponse, type Replier } from '../capture.js'
 import { encodeEntry, type ResponseEntry } from '../entry.js'
 import { FAILED, type StoreGuard } from '../guard.js'
 import { parseCacheControl } from '../http/cache-control.js'
-import { isNotModified, NOT_MODIFIED_FIELDS } from '../http/conditional.js'
-import { getStored, toStoredHeaders } from '../http/headers.js'
-import { type Acceptance, judgeResponse, type Verdict } from '../http/policy.js'
+import {
+  conditionalHeadersFor,
+  freshen,
+  isNotModified,
+  NOT_MODIFIED_FIELDS,
+} from '../http/conditional.js'
+import { getStored, headersFromList, toStoredHeaders } from '../http/headers.js'
+import { type Acceptance, type JudgeOptions, judgeResponse, type Verdict } from '../http/policy.js'
 import { type BoundedMemo, variantKeyFor, varyValues } from '../key.js'
 import type { RateLimitedLog } from '../logging.js'
 import { type Flight, type Lock, releaseLock } from '../mint.js'
@@ -24,6 +29,8 @@ import type { Counters } from './stats.js'
 
 /** RFC 5861 §4: stale-if-error covers these statuses (and a thrown error, which Express turns into a 500). */
 const STALE_IF_ERROR = new Set([500, 502, 503, 504])
+/** This cache revalidates stale copies that carry a validator (RFC 9111 §4.3). */
+const REVALIDATE: JudgeOptions = { revalidate: true }
 /** Fields of the render's own response that a 304 answering its client keeps. */
 const PER_RESPONSE_FIELDS = new Set(['set-cookie', 'x-cache', 'cache-status'])
 /** Tags in Surrogate-Key: space-separated (as Fastly reads it), each at most 128 printable bytes. */
@@ -47,6 +54,11 @@ export interface RenderPlan {
   readonly fallback?: ResponseEntry | undefined
   /** Set when this render regenerates an entry: cleared from the regenerating map when done. */
   readonly regenKey?: string | undefined
+  /**
+   * A stale copy with a validator: the handler gets a conditional request built from it (RFC 9111
+   * §4.3.1), and a 304 refreshes the copy instead of a new body (§4.3.4).
+   */
+  readonly validate?: ResponseEntry | undefined
 }
 
 /** A render in progress; `cache.route()` under `app.use(cache)` finds it on the request. */
@@ -61,7 +73,7 @@ export interface RenderState {
   abandoned: boolean
   /** Conditional headers taken off the request so the handler renders a full, storable 200. */
   readonly conditional: { 'if-none-match'?: string; 'if-modified-since'?: string } | undefined
-  divert?: 'stale' | 'conditional'
+  divert?: 'stale' | 'conditional' | 'revalidated'
   /** Tags from the request (path, route); a route adopted later may replace the route's. */
   tags: readonly string[]
   /** Tags from the response's Surrogate-Key. */
@@ -118,6 +130,12 @@ export class Renderer {
       delete req.headers['if-none-match']
       delete req.headers['if-modified-since']
     }
+    if (plan.validate !== undefined) {
+      // RFC 9111 §4.3.1: ask the handler, as a cache asks its origin, whether the copy still holds.
+      Object.assign(req.headers, conditionalHeadersFor(plan.validate.headers))
+    }
+    /** The client's own conditions: set aside above, or still on the request. */
+    const clientConditions = plan.store ? (conditional ?? {}) : req.headers
     const state: RenderState = {
       route: plan.route,
       plan,
@@ -146,6 +164,7 @@ export class Renderer {
         { authorized, noStore },
         state.route,
         Date.now(),
+        REVALIDATE,
       )
       if (!verdict.store) return verdict
       // A session cookie is treated as Authorization, but must-revalidate does not make a page
@@ -184,6 +203,12 @@ export class Renderer {
         onHead: (status, headers) => {
           headStatus = status
           if (state.abandoned) return 'skip'
+          if (status === 304 && plan.validate !== undefined) {
+            // The copy is still good: hold the empty 304 back; the client gets the copy (or its own
+            // 304) once the handler ends.
+            state.divert = 'revalidated'
+            return 'divert'
+          }
           if (
             STALE_IF_ERROR.has(status) &&
             plan.fallback !== undefined &&
@@ -228,6 +253,20 @@ export class Renderer {
                 'STALE',
                 `fwd=stale; fwd-status=${captured.status}; detail=stale-if-error`,
                 reply,
+                clientConditions,
+              )
+              return
+            }
+            if (reply !== undefined && state.divert === 'revalidated' && plan.validate) {
+              this.revalidated(
+                req,
+                res,
+                state,
+                plan.validate,
+                captured,
+                startedAt,
+                reply,
+                clientConditions,
               )
               return
             }
@@ -246,6 +285,82 @@ export class Renderer {
       },
       d.cfg.perRequestHeaders,
     )
+  }
+
+  /**
+   * The handler answered our conditional request with 304: freshen the stored copy with the 304's
+   * fields (RFC 9111 §4.3.4), answer the client from it (its own 304 when its conditions match),
+   * and store it again with its body. A 304 for another representation cannot refresh it: the
+   * stale copy answers this once, and nothing is stored.
+   */
+  private revalidated(
+    req: Request,
+    res: ServerResponse,
+    state: RenderState,
+    stale: ResponseEntry,
+    captured: Captured,
+    startedAt: number,
+    reply: Replier,
+    conditions: IncomingHttpHeaders,
+  ): void {
+    const d = this.d
+    const fields: OutgoingHttpHeaders = {}
+    for (const [name, value] of Object.entries(captured.headers)) {
+      if (!d.cfg.perRequestHeaders.has(name) && name !== 'surrogate-key') fields[name] = value
+    }
+    const headers = freshen(stale.headers, fields)
+    if (headers === undefined) {
+      this.settleUncacheable(state, true)
+      d.responder.serve(
+        req,
+        res,
+        stale,
+        'STALE',
+        'fwd=stale; fwd-status=304; detail=mismatch',
+        reply,
+        conditions,
+      )
+      return
+    }
+    const verdict = judgeResponse(
+      stale.status,
+      headersFromList(headers),
+      { authorized: state.plan.credential !== undefined, noStore: false },
+      state.route,
+      Date.now(),
+      REVALIDATE,
+    )
+    const now = Date.now()
+    const fresh: ResponseEntry = verdict.store
+      ? {
+          ...stale,
+          headers,
+          cachedAt: now,
+          staleAt: now + verdict.freshMs,
+          graceUntil: now + verdict.freshMs + verdict.graceMs,
+          errorUntil: now + verdict.freshMs + verdict.errorMs,
+          initialAge: verdict.initialAge,
+          startedAt,
+          tags: [...new Set([...stale.tags, ...state.tags])],
+        }
+      : { ...stale, headers, cachedAt: now, staleAt: now }
+    d.responder.serve(
+      req,
+      res,
+      fresh,
+      'REVALIDATED',
+      'fwd=stale; fwd-status=304',
+      reply,
+      conditions,
+    )
+    if (!verdict.store) return
+    const names = [...new Set([...state.route.vary, ...verdict.vary])].sort()
+    const values = varyValues(req, names)
+    state.flight?.resolve({ entry: fresh, varyNames: names, varyValues: values })
+    state.flight = undefined
+    const lock = state.lock
+    state.lock = undefined
+    d.track(this.write(state, fresh, names, values, lock, verdict.keepMs))
   }
 
   /** Answers the client's condition from the handler's own headers (its Set-Cookie included). */
@@ -287,7 +402,7 @@ export class Renderer {
     state.flight = undefined
     const lock = state.lock
     state.lock = undefined
-    d.track(this.write(state, entry, names, values, lock))
+    d.track(this.write(state, entry, names, values, lock, verdict.keepMs))
   }
 
   /** Tells waiters the render is not coming, releases the lock, and remembers it (hit-for-miss). */
@@ -355,6 +470,8 @@ export class Renderer {
     names: readonly string[],
     values: readonly (string | null)[],
     lock: Lock | undefined,
+    /** How long after turning stale the copy is kept (stale windows, revalidation). */
+    keepMs: number,
   ): Promise<void> {
     const d = this.d
     try {
@@ -362,10 +479,7 @@ export class Renderer {
       // memcached counts expiry in whole seconds and may expire a 1 s item at once: round up, >= 2.
       const ttl = Math.min(
         MAX_RELATIVE_TTL_SECONDS,
-        Math.max(
-          2,
-          Math.ceil((Math.max(entry.graceUntil, entry.errorUntil) - entry.cachedAt) / 1000),
-        ),
+        Math.max(2, Math.ceil((entry.staleAt + keepMs - entry.cachedAt) / 1000)),
       )
       const primary = state.plan.primary
       const key = names.length === 0 ? primary : variantKeyFor(primary, names, values)

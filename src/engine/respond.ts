@@ -7,6 +7,7 @@ import type { Request } from 'express'
 import type { Logger } from 'pino'
 import type { ResponseEntry } from '../entry.js'
 import { isNotModified, NOT_MODIFIED_FIELDS } from '../http/conditional.js'
+import { answerRange } from '../http/range.js'
 import { bindOutcome } from '../logging.js'
 import type { CacheConfig } from '../options.js'
 import type { Counters, Outcome } from './stats.js'
@@ -110,6 +111,21 @@ export class Responder {
       return
     }
     const hasBody = entry.status !== 204 && entry.status !== 304 && entry.status >= 200
+    if (entry.status === 200 && conditions.range !== undefined) {
+      // RFC 9110 §14: one satisfiable byte range of a stored 200 is answered from the cache.
+      const range = answerRange(req.method, conditions, entry.headers, entry.body.length)
+      if (range.status === 206) {
+        const part = entry.body.subarray(range.start, range.end + 1)
+        extra.push('content-range', range.contentRange, 'content-length', String(part.length))
+        write(206, stored.concat(extra), part)
+        return
+      }
+      if (range.status === 416) {
+        extra.push('content-range', range.contentRange, 'content-length', '0')
+        write(416, stored.concat(extra), undefined)
+        return
+      }
+    }
     if (hasBody) extra.push('content-length', String(entry.body.length))
     write(
       entry.status,

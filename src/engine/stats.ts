@@ -4,6 +4,8 @@ export interface CacheStats {
   readonly requests: {
     readonly hit: number
     readonly stale: number
+    /** Stale copies the handler confirmed with a 304 (RFC 9111 §4.3): body from the cache. */
+    readonly revalidated: number
     readonly miss: number
     readonly bypass: number
   }
@@ -23,12 +25,14 @@ export interface CacheStats {
   readonly invalidations: number
 }
 
-export type Outcome = 'HIT' | 'STALE' | 'MISS' | 'BYPASS'
+/** What `X-Cache` says of a request. */
+export type Outcome = 'HIT' | 'STALE' | 'REVALIDATED' | 'MISS' | 'BYPASS'
 
 /** Plain integer counters: the hit path pays one increment. */
 export class Counters {
   hit = 0
   stale = 0
+  revalidated = 0
   miss = 0
   bypass = 0
   renders = 0
@@ -39,19 +43,17 @@ export class Counters {
   invalidations = 0
   readonly storeErrors = new Map<string, number>()
 
-  outcome(outcome: Outcome): void {
-    if (outcome === 'HIT') this.hit++
-    else if (outcome === 'STALE') this.stale++
-    else if (outcome === 'MISS') this.miss++
-    else this.bypass++
+  outcome(outcome: Outcome, by = 1): void {
+    if (outcome === 'HIT') this.hit += by
+    else if (outcome === 'STALE') this.stale += by
+    else if (outcome === 'REVALIDATED') this.revalidated += by
+    else if (outcome === 'MISS') this.miss += by
+    else this.bypass += by
   }
 
   /** Takes back an outcome counted for a request whose outcome then changed. */
   uncount(outcome: Outcome): void {
-    if (outcome === 'HIT') this.hit--
-    else if (outcome === 'STALE') this.stale--
-    else if (outcome === 'MISS') this.miss--
-    else this.bypass--
+    this.outcome(outcome, -1)
   }
 
   storeError(kind: string): void {
@@ -63,7 +65,13 @@ export class Counters {
     breakers: Readonly<Record<string, 'closed' | 'open' | 'half-open'>>,
   ): CacheStats {
     return {
-      requests: { hit: this.hit, stale: this.stale, miss: this.miss, bypass: this.bypass },
+      requests: {
+        hit: this.hit,
+        stale: this.stale,
+        revalidated: this.revalidated,
+        miss: this.miss,
+        bypass: this.bypass,
+      },
       renders: this.renders,
       coalesced: this.coalesced,
       locks: { won: this.locksWon, lost: this.locksLost },

@@ -275,8 +275,9 @@ describe('parseOptions: durations', () => {
     }
   })
 
-  it('lets grace set staleIfError unless staleIfError is given', () => {
-    assert.equal(parse({ grace: 42 }).staleIfErrorMs, 42_000)
+  it('keeps staleIfError independent of grace (RFC 9111 §4.2.4: stale beats an error page)', () => {
+    assert.equal(parse({ grace: 42 }).staleIfErrorMs, 300_000)
+    assert.equal(parse({ grace: 0 }).staleIfErrorMs, 300_000)
     assert.equal(parse({ grace: 42, staleIfError: 7 }).staleIfErrorMs, 7_000)
     assert.equal(parse({ staleIfError: 7 }).graceMs, 300_000)
   })
@@ -459,17 +460,17 @@ describe('parseRouteOptions (cache.route())', () => {
     const r = route({ ttl: '5m' }, base)
     assert.equal(r.ttlMs, 300_000)
     assert.equal(r.graceMs, 100_000)
-    assert.equal(r.staleIfErrorMs, 100_000)
+    assert.equal(r.staleIfErrorMs, 300_000)
     assert.deepEqual(r.vary, ['x-tenant'])
     assert.deepEqual([...r.statuses], [200])
     assert.ok(Object.isFrozen(r))
     assert.equal('store' in r, false, 'a route configuration carries no app-only fields')
   })
 
-  it('a route grace sets the route staleIfError unless it is given', () => {
+  it('a route inherits staleIfError, independent of its grace', () => {
     const base = parse({ grace: 100, staleIfError: 500 })
     assert.equal(route({}, base).staleIfErrorMs, 500_000)
-    assert.equal(route({ grace: 10 }, base).staleIfErrorMs, 10_000)
+    assert.equal(route({ grace: 10 }, base).staleIfErrorMs, 500_000)
     assert.equal(route({ grace: 10, staleIfError: 20 }, base).staleIfErrorMs, 20_000)
   })
 
