@@ -11,9 +11,10 @@ import request from 'supertest'
 import { encodeEntry } from '../../src/entry.js'
 import { primaryKey } from '../../src/key.js'
 import { MemcachedStore } from '../../src/store/memcached.js'
-import { appWith, cacheOn, delay, PNG } from '../helpers/app.js'
+import { appWith, cacheOn, delay, fetchAnswer, listen, PNG } from '../helpers/app.js'
 import { forEachExpress } from '../helpers/express.js'
 import { type MemcachedProcess, startMemcached } from '../helpers/memcached.js'
+import { ControlledStore, gate, signal } from '../helpers/store.js'
 
 let mc: MemcachedProcess
 before(async () => {
@@ -177,6 +178,90 @@ forEachExpress('full-response caching', (express) => {
     const hit = await request(app).get('/v')
     assert.equal(hit.headers['x-cache'], 'HIT')
     assert.equal(hit.text, 'v2')
+  })
+
+  it('past the grace window, no request gets the old copy: they wait for the new one', async (t) => {
+    // staleIfError outlives grace, so the old entry is still in memcached (as a stale-if-error
+    // fallback) when grace ends: only the grace check keeps it from being served STALE.
+    const store = new ControlledStore(new MemcachedStore({ servers: mc.address, timeout: '1s' }))
+    const cache = cacheOn(mc, { store, ttl: 1, grace: 1, staleIfError: 30, timeout: '1s' })
+    const held = gate()
+    const entered = signal()
+    const { app, calls } = appWith(express, cache, (app, count) => {
+      app.get('/graced', async (_req, res) => {
+        const n = count('/graced')
+        if (n === 2) {
+          entered.raise()
+          await held.opened
+        }
+        res.send(`v${n}`)
+      })
+    })
+    const server = await listen(app)
+    t.after(async () => {
+      held.open()
+      await server.close()
+      await cache.close()
+    })
+    const url = `${server.url}/graced`
+    assert.equal((await fetchAnswer(url)).text, 'v1')
+    await cache.settled()
+    assert.equal((await fetchAnswer(url)).cache, 'HIT')
+    await delay(2300) // past ttl (1 s) and grace (1 s more)
+    const first = fetchAnswer(url)
+    await entered.wait('the regeneration to start')
+    const before = store.count('get')
+    const second = fetchAnswer(url)
+    await store.settledCalls('get', before + 1) // it read the old entry, and now waits
+    held.open()
+    const [a, b] = await Promise.all([first, second])
+    assert.equal(a.cache, 'MISS')
+    assert.equal(a.text, 'v2')
+    assert.notEqual(b.cache, 'STALE', 'nothing is served stale after grace')
+    assert.equal(b.text, 'v2', 'the waiting request gets the new copy')
+    assert.equal(calls.get('/graced'), 2)
+  })
+
+  it('stores and replays headers passed to writeHead, as an object or a raw array', async (t) => {
+    const cache = cacheOn(mc)
+    t.after(() => cache.close())
+    const { app, calls } = appWith(express, cache, (app, count) => {
+      app.get('/wh-object', (_req, res) => {
+        count('/wh-object')
+        res.writeHead(200, { 'content-type': 'text/plain', 'x-object': 'yes' })
+        res.end('object form')
+      })
+      app.get('/wh-array', (_req, res) => {
+        count('/wh-array')
+        res.writeHead(200, ['Content-Type', 'text/plain', 'X-Array', 'one', 'X-Array', 'two'])
+        res.end('array form')
+      })
+      app.get('/wh-message', (_req, res) => {
+        count('/wh-message')
+        res.setHeader('x-before', 'set earlier')
+        res.writeHead(200, 'Fine', { 'content-type': 'text/plain', 'x-message': 'kept' })
+        res.end('message form')
+      })
+    })
+    const expected: Record<string, Record<string, string>> = {
+      '/wh-object': { 'x-object': 'yes' },
+      '/wh-array': { 'x-array': 'one, two' },
+      '/wh-message': { 'x-message': 'kept', 'x-before': 'set earlier' },
+    }
+    for (const [path, fields] of Object.entries(expected)) {
+      const miss = await request(app).get(path)
+      assert.equal(miss.headers['x-cache'], 'MISS', path)
+      await cache.settled()
+      const hit = await request(app).get(path)
+      assert.equal(hit.headers['x-cache'], 'HIT', path)
+      assert.equal(hit.text, miss.text)
+      assert.match(hit.headers['content-type'] ?? '', /^text\/plain/, path)
+      for (const [name, value] of Object.entries(fields)) {
+        assert.equal(miss.headers[name], value, `${path}: ${name} sent`)
+        assert.equal(hit.headers[name], value, `${path}: ${name} replayed`)
+      }
+      assert.equal(calls.get(path), 1)
+    }
   })
 
   it('keeps serving the stale copy when regeneration fails with a 5xx or a throw', async (t) => {
