@@ -123,16 +123,24 @@ forEachExpress('full-response caching', (express) => {
         res.send(`${req.method} ${count('/thing')}`)
       })
     })
+    // The control: a GET of the same URL is cached.
+    await request(app).get('/thing')
+    await cache.settled()
+    const hit = await request(app).get('/thing')
+    assert.equal(hit.headers['x-cache'], 'HIT')
+    assert.equal(hit.text, 'GET 1')
     for (const method of ['post', 'put', 'delete'] as const) {
       const a = await request(app)[method]('/thing')
       await cache.settled()
       const b = await request(app)[method]('/thing')
       assert.equal(a.headers['x-cache'], 'BYPASS')
+      assert.equal(b.headers['x-cache'], 'BYPASS')
+      assert.match(a.text, new RegExp(`^${method.toUpperCase()} `), 'never the cached GET body')
       assert.notEqual(a.text, b.text)
     }
     const get = await request(app).get('/thing')
     assert.match(get.text, /^GET /, 'a GET never gets a cached POST body')
-    assert.equal(calls.get('/thing'), 7)
+    assert.equal(calls.get('/thing'), 8)
   })
 
   it('answers HEAD from the GET entry, without a body', async (t) => {
@@ -359,7 +367,16 @@ forEachExpress('full-response caching', (express) => {
         count('/big')
         res.type('application/octet-stream').send(big)
       })
+      app.get('/fits', (_req, res) => {
+        res.type('application/octet-stream').send(big.subarray(0, 900_000))
+      })
     })
+    // The control: a body that fits an item is stored.
+    await request(app).get('/fits').buffer(true)
+    await cache.settled()
+    const fits = await request(app).get('/fits').buffer(true)
+    assert.equal(fits.headers['x-cache'], 'HIT')
+    assert.equal(fits.body.length, 900_000)
     const a = await request(app).get('/big').buffer(true)
     assert.equal(a.body.length, big.length)
     await cache.settled()
