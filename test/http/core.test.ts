@@ -207,7 +207,7 @@ forEachExpress('full-response caching', (express) => {
     // staleIfError outlives grace, so the old entry is still in memcached (as a stale-if-error
     // fallback) when grace ends: only the grace check keeps it from being served STALE.
     const store = new ControlledStore(new MemcachedStore({ servers: mc.address, timeout: '1s' }))
-    const cache = cacheOn(mc, { store, ttl: 1, grace: 1, staleIfError: 30, timeout: '1s' })
+    const cache = cacheOn(mc, { store, ttl: 2, grace: 1, staleIfError: 30, timeout: '1s' })
     const held = gate()
     const entered = signal()
     const { app, calls } = appWith(express, cache, (app, count) => {
@@ -230,7 +230,7 @@ forEachExpress('full-response caching', (express) => {
     assert.equal((await fetchAnswer(url)).text, 'v1')
     await cache.settled()
     assert.equal((await fetchAnswer(url)).cache, 'HIT')
-    await delay(2300) // past ttl (1 s) and grace (1 s more)
+    await delay(3300) // past ttl (2 s) and grace (1 s more)
     const first = fetchAnswer(url)
     await entered.wait('the regeneration to start')
     const before = store.count('get')
