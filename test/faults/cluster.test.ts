@@ -13,6 +13,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { MemcachedStoreEvent } from '../../src/index.js'
 import { EXPRESS_VERSIONS } from '../helpers/express.js'
 import { type MemcachedProcess, startMemcached } from '../helpers/memcached.js'
 import { mergeReports, recordFaultRow, runTraffic, trafficApp } from '../helpers/traffic.js'
@@ -43,6 +44,8 @@ interface Fault {
   during?(): Promise<void>
   /** Ends the fault, after the fault traffic. */
   heal(): Promise<void>
+  /** Store events that prove the victim's fault was seen (any one of them). */
+  observed: readonly MemcachedStoreEvent['type'][]
 }
 
 describe('three memcached servers, one faulty: the other two keep serving hits', () => {
@@ -71,9 +74,10 @@ describe('three memcached servers, one faulty: the other two keep serving hits',
     victim: () => MemcachedProcess,
     fault: Fault,
   ): Promise<void> {
+    const events: MemcachedStoreEvent[] = []
     const app = await trafficApp(
       express,
-      { servers, cooldown: '500ms' },
+      { servers, cooldown: '500ms', onEvent: (e) => events.push(e) },
       { timeout: DEADLINE_MS / 1000 },
       ORIGIN_MS,
     )
@@ -88,10 +92,17 @@ describe('three memcached servers, one faulty: the other two keep serving hits',
 
       await untilHits(app, PATHS, `${name}: warm-up`)
       const fdsBefore = openFds()
+      assert.deepEqual(
+        events.filter((e) => e.type === 'breaker-open'),
+        [],
+        `${name}: no breaker opened before the fault`,
+      )
 
       await fault.apply()
       let healthy = 0
       let healthyHits = 0
+      let onDown = 0
+      let victimMisses = 0
       const stopAt = Date.now() + FAULT_MS
       let acting = fault.during !== undefined
       const action = fault.during?.().finally(() => {
@@ -101,7 +112,11 @@ describe('three memcached servers, one faulty: the other two keep serving hits',
         path: (i) => PATHS[i % PATHS.length]!,
         stop: () => !acting && Date.now() > stopAt,
         observe: (path, outcome) => {
-          if (owner.get(path) === down) return
+          if (owner.get(path) === down) {
+            onDown++
+            if (outcome === 'MISS') victimMisses++
+            return
+          }
           healthy++
           if (outcome === 'HIT') healthyHits++
         },
@@ -111,6 +126,21 @@ describe('three memcached servers, one faulty: the other two keep serving hits',
       await fault.heal()
 
       assertClean(during, `${name}: during the fault`)
+      // The fault happened, and where it should: the victim's store calls failed, its keys missed.
+      const seen = events.filter((e) => e.server === down).map((e) => e.type)
+      assert.ok(
+        seen.some((type) => fault.observed.includes(type)),
+        `${name}: expected ${fault.observed.join(' or ')} for ${down}, saw [${seen.join(', ')}]`,
+      )
+      assert.deepEqual(
+        events.filter((e) => e.server !== down && e.type === 'breaker-open'),
+        [],
+        `${name}: the healthy servers' breakers stayed closed`,
+      )
+      assert.ok(
+        victimMisses > 0,
+        `${name}: keys on the faulty server missed (${victimMisses}/${onDown})`,
+      )
       if (fault.loses === true) {
         // A restarted memcached comes back empty: the invalidation records it held are gone, and a
         // missing record counts as "invalidated now" (an eviction must never resurrect a purged
@@ -147,6 +177,7 @@ describe('three memcached servers, one faulty: the other two keep serving hits',
     await scenario((m) => t.diagnostic(m), 'one of 3 refusing connections', mc, {
       apply: () => mc().stop(),
       heal: () => mc().restart(),
+      observed: ['breaker-open'],
     })
   })
 
@@ -160,6 +191,7 @@ describe('three memcached servers, one faulty: the other two keep serving hits',
         await mc().restart()
       },
       heal: async () => {},
+      observed: ['client-rebuilt', 'breaker-open'],
     })
   })
 
@@ -168,6 +200,7 @@ describe('three memcached servers, one faulty: the other two keep serving hits',
     await scenario((m) => t.diagnostic(m), 'one of 3 paused (SIGSTOP)', mc, {
       apply: () => mc().pause(),
       heal: () => mc().resume(),
+      observed: ['breaker-open'],
     })
   })
 
@@ -181,6 +214,7 @@ describe('three memcached servers, one faulty: the other two keep serving hits',
       heal: async () => {
         await hole?.heal()
       },
+      observed: ['breaker-open'],
     })
   })
 })

@@ -12,6 +12,33 @@ import { type MemcachedProcess, startMemcached } from '../helpers/memcached.js'
 
 const WORKERS = 4
 const REQUESTS = 100
+/** A regeneration held this long outlasts any burst of stale requests, even on a loaded runner. */
+const HELD_RENDER_MS = 6000
+
+/** Waits until some process holds the mint lock of `path` (bounded). */
+async function untilLocked(
+  mcs: readonly MemcachedProcess[],
+  servers: number,
+  prefix: string,
+  path: string,
+): Promise<void> {
+  const store = new MemcachedStore({
+    servers: mcs.slice(0, servers).map((m) => m.address),
+    timeout: '1s',
+  })
+  const lock = lockKey(
+    primaryKey(prefix, { host: '127.0.0.1', path, query: '', custom: undefined }),
+  )
+  try {
+    const started = Date.now()
+    while ((await store.get(lock)) === undefined) {
+      assert.ok(Date.now() - started < 10_000, `a process took the lock of ${path}`)
+      await delay(20)
+    }
+  } finally {
+    await store.close()
+  }
+}
 
 /** Waits until the key answers HIT (polling a fresh-or-locked key never reaches the origin). */
 async function untilHit(fleet: Fleet, path: string): Promise<string> {
@@ -45,7 +72,7 @@ for (const servers of [1, 3]) {
       await Promise.all(mcs.map((m) => m.stop()))
     })
 
-    it('regenerates a stale key exactly once per expiry; everyone else gets the stale copy at once', async (t) => {
+    it('regenerates a stale key exactly once per expiry; the others get the stale copy or the new one', async (t) => {
       const path = '/res/stale'
       const first = await fleet.get(0, path)
       assert.equal(first.status, 200)
@@ -82,6 +109,29 @@ for (const servers of [1, 3]) {
       }
       // On an idle machine every round is 99 stale + 1 fresh; under load a few arrive after the render.
       t.diagnostic(`stale bodies per round (of ${REQUESTS - 1}): ${staleCounts.join(', ')}`)
+    })
+
+    it('everyone else gets the stale copy at once, while the regeneration is still running', async () => {
+      const path = '/res/at-once'
+      await fleet.get(0, path)
+      const original = await untilHit(fleet, path)
+      await delay(1100) // past ttl
+      const before = await fleet.calls()
+      // Worker 0 takes the lock and renders for HELD_RENDER_MS; the burst starts once the lock is seen.
+      let renderDone = false
+      const render = fleet.get(0, path, { 'x-delay': String(HELD_RENDER_MS) }).finally(() => {
+        renderDone = true
+      })
+      await untilLocked(mcs, servers, `mint${servers}x${process.pid}`, path)
+      const replies = await burst(fleet, REQUESTS, path, 20, 1)
+      assert.equal(renderDone, false, 'the stale answers did not wait for the render')
+      const outcomes = new Set(replies.map((r) => `${r.cache} ${r.body === original}`))
+      assert.deepEqual([...outcomes], ['STALE true'], 'every other request got the stale copy')
+      assert.equal((await fleet.calls()) - before, 1, 'only the lock holder reached the origin')
+      const fresh = await render
+      assert.equal(fresh.cache, 'MISS')
+      assert.notEqual(fresh.body, original)
+      assert.equal(await untilHit(fleet, path), fresh.body)
     })
 
     it('coalesces a cold key: one origin call for the fleet, identical bodies for all', async () => {
@@ -136,22 +186,34 @@ describe('a lock holder killed mid-render', () => {
     await fleet.workers[0]?.kill()
     await doomed
     const before = await fleet.calls()
-    // The lock lives 4 s, and memcached may expire it up to a second early: check well inside that.
-    while (Date.now() - sentAt < 1500) {
+    // The lock was taken after `sentAt` and lives 4 s; memcached may expire it up to a second
+    // early, so it surely lives until sentAt + 3 s. Check inside that, at least once.
+    let checks = 0
+    while (Date.now() - sentAt < 2000) {
       const replies = await Promise.all([1, 2, 3].map((i) => fleet.get(i, path)))
       for (const r of replies) {
         assert.equal(r.body, original)
         assert.equal(r.cache, 'STALE')
       }
+      checks++
       await delay(200)
     }
+    assert.ok(checks > 0, 'the stale copy was checked while the dead holder’s lock lived')
     assert.equal(
       (await fleet.calls()) - before,
       0,
       'nobody regenerates while the dead holder’s lock lives',
     )
-    while ((await fleet.get(1, path)).cache === 'STALE' && Date.now() - sentAt < 15_000)
+    let last = await fleet.get(1, path)
+    while (last.cache === 'STALE') {
+      assert.ok(
+        Date.now() - sentAt < 15_000,
+        'a request regenerates once the lock expired (4 s lock TTL, 15 s bound)',
+      )
       await delay(100)
+      last = await fleet.get(1, path)
+    }
+    assert.notEqual(last.body, original, 'regenerated after the lock expired')
     const replies = await burst(fleet, 30, path, 20, 1)
     assert.ok(replies.every((r) => r.status === 200))
     assert.equal(

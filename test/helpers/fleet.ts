@@ -100,11 +100,12 @@ export function burst(
   path: string,
   jitterMs = 30,
   offset = 0,
+  headers: Record<string, string> = {},
 ): Promise<Reply[]> {
   return Promise.all(
     Array.from({ length: n }, async (_, i) => {
       await new Promise((r) => setTimeout(r, Math.random() * jitterMs))
-      return fleet.get(i + offset, path)
+      return fleet.get(i + offset, path, headers)
     }),
   )
 }

@@ -11,9 +11,10 @@ import request from 'supertest'
 import { encodeEntry } from '../../src/entry.js'
 import { primaryKey } from '../../src/key.js'
 import { MemcachedStore } from '../../src/store/memcached.js'
-import { appWith, cacheOn, delay, PNG } from '../helpers/app.js'
+import { appWith, cacheOn, delay, fetchAnswer, listen, PNG } from '../helpers/app.js'
 import { forEachExpress } from '../helpers/express.js'
 import { type MemcachedProcess, startMemcached } from '../helpers/memcached.js'
+import { ControlledStore, gate, signal } from '../helpers/store.js'
 
 let mc: MemcachedProcess
 before(async () => {
@@ -122,16 +123,24 @@ forEachExpress('full-response caching', (express) => {
         res.send(`${req.method} ${count('/thing')}`)
       })
     })
+    // The control: a GET of the same URL is cached.
+    await request(app).get('/thing')
+    await cache.settled()
+    const hit = await request(app).get('/thing')
+    assert.equal(hit.headers['x-cache'], 'HIT')
+    assert.equal(hit.text, 'GET 1')
     for (const method of ['post', 'put', 'delete'] as const) {
       const a = await request(app)[method]('/thing')
       await cache.settled()
       const b = await request(app)[method]('/thing')
       assert.equal(a.headers['x-cache'], 'BYPASS')
+      assert.equal(b.headers['x-cache'], 'BYPASS')
+      assert.match(a.text, new RegExp(`^${method.toUpperCase()} `), 'never the cached GET body')
       assert.notEqual(a.text, b.text)
     }
     const get = await request(app).get('/thing')
     assert.match(get.text, /^GET /, 'a GET never gets a cached POST body')
-    assert.equal(calls.get('/thing'), 7)
+    assert.equal(calls.get('/thing'), 8)
   })
 
   it('answers HEAD from the GET entry, without a body', async (t) => {
@@ -152,31 +161,130 @@ forEachExpress('full-response caching', (express) => {
     assert.equal(calls.get('/h'), 1)
   })
 
-  it('serves STALE while one request regenerates, then HIT with the new body', async (t) => {
+  it('serves STALE at once while one request regenerates, then HIT with the new body', async (t) => {
     const cache = cacheOn(mc, { ttl: 1, grace: 60 })
-    t.after(() => cache.close())
+    const held = gate()
+    const entered = signal()
     const { app } = appWith(express, cache, (app, count) => {
       app.get('/v', async (_req, res) => {
         const n = count('/v')
-        if (n > 1) await delay(300)
+        if (n === 2) {
+          entered.raise()
+          await held.opened
+        }
         res.send(`v${n}`)
       })
     })
-    await request(app).get('/v')
+    const server = await listen(app)
+    t.after(async () => {
+      held.open()
+      await server.close()
+      await cache.close()
+    })
+    const url = `${server.url}/v`
+    await fetchAnswer(url)
     await cache.settled()
     await delay(1100)
-    const [regen, stale] = await Promise.all([
-      request(app).get('/v'),
-      delay(50).then(() => request(app).get('/v')),
-    ])
-    assert.equal(regen.headers['x-cache'], 'MISS')
-    assert.equal(regen.text, 'v2')
-    assert.equal(stale.headers['x-cache'], 'STALE')
-    assert.equal(stale.text, 'v1')
+    const regen = fetchAnswer(url)
+    await entered.wait('the regeneration to start')
+    // The render is held until the stale answers are in: they cannot have waited for it.
+    const stale = await Promise.all([fetchAnswer(url), fetchAnswer(url)])
+    for (const r of stale) {
+      assert.equal(r.cache, 'STALE')
+      assert.equal(r.text, 'v1')
+    }
+    held.open()
+    const fresh = await regen
+    assert.equal(fresh.cache, 'MISS')
+    assert.equal(fresh.text, 'v2')
     await cache.settled()
-    const hit = await request(app).get('/v')
-    assert.equal(hit.headers['x-cache'], 'HIT')
+    const hit = await fetchAnswer(url)
+    assert.equal(hit.cache, 'HIT')
     assert.equal(hit.text, 'v2')
+  })
+
+  it('past the grace window, no request gets the old copy: they wait for the new one', async (t) => {
+    // staleIfError outlives grace, so the old entry is still in memcached (as a stale-if-error
+    // fallback) when grace ends: only the grace check keeps it from being served STALE.
+    const store = new ControlledStore(new MemcachedStore({ servers: mc.address, timeout: '1s' }))
+    const cache = cacheOn(mc, { store, ttl: 2, grace: 1, staleIfError: 30, timeout: '1s' })
+    const held = gate()
+    const entered = signal()
+    const { app, calls } = appWith(express, cache, (app, count) => {
+      app.get('/graced', async (_req, res) => {
+        const n = count('/graced')
+        if (n === 2) {
+          entered.raise()
+          await held.opened
+        }
+        res.send(`v${n}`)
+      })
+    })
+    const server = await listen(app)
+    t.after(async () => {
+      held.open()
+      await server.close()
+      await cache.close()
+    })
+    const url = `${server.url}/graced`
+    assert.equal((await fetchAnswer(url)).text, 'v1')
+    await cache.settled()
+    assert.equal((await fetchAnswer(url)).cache, 'HIT')
+    await delay(3300) // past ttl (2 s) and grace (1 s more)
+    const first = fetchAnswer(url)
+    await entered.wait('the regeneration to start')
+    const before = store.count('get')
+    const second = fetchAnswer(url)
+    await store.settledCalls('get', before + 1) // it read the old entry, and now waits
+    held.open()
+    const [a, b] = await Promise.all([first, second])
+    assert.equal(a.cache, 'MISS')
+    assert.equal(a.text, 'v2')
+    assert.notEqual(b.cache, 'STALE', 'nothing is served stale after grace')
+    assert.equal(b.text, 'v2', 'the waiting request gets the new copy')
+    assert.equal(calls.get('/graced'), 2)
+  })
+
+  it('stores and replays headers passed to writeHead, as an object or a raw array', async (t) => {
+    const cache = cacheOn(mc)
+    t.after(() => cache.close())
+    const { app, calls } = appWith(express, cache, (app, count) => {
+      app.get('/wh-object', (_req, res) => {
+        count('/wh-object')
+        res.writeHead(200, { 'content-type': 'text/plain', 'x-object': 'yes' })
+        res.end('object form')
+      })
+      app.get('/wh-array', (_req, res) => {
+        count('/wh-array')
+        res.writeHead(200, ['Content-Type', 'text/plain', 'X-Array', 'one', 'X-Array', 'two'])
+        res.end('array form')
+      })
+      app.get('/wh-message', (_req, res) => {
+        count('/wh-message')
+        res.setHeader('x-before', 'set earlier')
+        res.writeHead(200, 'Fine', { 'content-type': 'text/plain', 'x-message': 'kept' })
+        res.end('message form')
+      })
+    })
+    const expected: Record<string, Record<string, string>> = {
+      '/wh-object': { 'x-object': 'yes' },
+      '/wh-array': { 'x-array': 'one, two' },
+      '/wh-message': { 'x-message': 'kept', 'x-before': 'set earlier' },
+    }
+    for (const [path, fields] of Object.entries(expected)) {
+      const miss = await request(app).get(path)
+      assert.equal(miss.headers['x-cache'], 'MISS', path)
+      await cache.settled()
+      const hit = await request(app).get(path)
+      assert.equal(hit.headers['x-cache'], 'HIT', path)
+      assert.equal(hit.text, miss.text)
+      assert.match(hit.headers['content-type'] ?? '', /^text\/plain/, path)
+      for (const [name, value] of Object.entries(fields)) {
+        assert.equal(miss.headers[name], value, `${path}: ${name} sent`)
+        assert.equal(hit.headers[name], value, `${path}: ${name} replayed`)
+      }
+      assert.equal(calls.get(path), 1)
+    }
   })
 
   it('keeps serving the stale copy when regeneration fails with a 5xx or a throw', async (t) => {
@@ -259,7 +367,16 @@ forEachExpress('full-response caching', (express) => {
         count('/big')
         res.type('application/octet-stream').send(big)
       })
+      app.get('/fits', (_req, res) => {
+        res.type('application/octet-stream').send(big.subarray(0, 900_000))
+      })
     })
+    // The control: a body that fits an item is stored.
+    await request(app).get('/fits').buffer(true)
+    await cache.settled()
+    const fits = await request(app).get('/fits').buffer(true)
+    assert.equal(fits.headers['x-cache'], 'HIT')
+    assert.equal(fits.body.length, 900_000)
     const a = await request(app).get('/big').buffer(true)
     assert.equal(a.body.length, big.length)
     await cache.settled()

@@ -75,15 +75,18 @@ forEachExpress('what gets stored (RFC 9111 §3, §5.2.2)', (express) => {
   })
 
   it('does not store no-store, private, no-cache, Vary: *, 206 or 304 responses', async (t) => {
+    const rendered = new Map<string, number>()
     const { app, cache } = setup(
       express,
       {},
-      (app, _cache, count) => {
+      (app) => {
         const respond = (path: string, fn: (res: import('express').Response) => void) =>
           app.get(path, (_req, res) => {
-            count()
+            rendered.set(path, (rendered.get(path) ?? 0) + 1)
             fn(res)
           })
+        // The control: the same app stores a plain response.
+        respond('/plain', (res) => res.send('x'))
         respond('/no-store', (res) => res.set('cache-control', 'no-store').send('x'))
         respond('/private', (res) => res.set('cache-control', 'private, max-age=60').send('x'))
         respond('/no-cache', (res) => res.set('cache-control', 'no-cache').send('x'))
@@ -93,6 +96,8 @@ forEachExpress('what gets stored (RFC 9111 §3, §5.2.2)', (express) => {
       },
       t,
     )
+    const [, control] = await twice(app, cache, '/plain')
+    assert.equal(control.headers['x-cache'], 'HIT', 'a storable response is a HIT')
     for (const path of [
       '/no-store',
       '/private',
@@ -102,8 +107,10 @@ forEachExpress('what gets stored (RFC 9111 §3, §5.2.2)', (express) => {
       '/not-modified',
     ]) {
       const [, second] = await twice(app, cache, path)
-      assert.notEqual(second.headers['x-cache'], 'HIT', path)
+      assert.equal(second.headers['x-cache'], 'MISS', path)
+      assert.equal(rendered.get(path), 2, `${path}: the handler rendered both`)
     }
+    assert.equal(rendered.get('/plain'), 1)
   })
 
   it('stores private="field" and no-cache="field" responses without those fields', async (t) => {
@@ -157,6 +164,7 @@ forEachExpress('what gets stored (RFC 9111 §3, §5.2.2)', (express) => {
     assert.equal(authed.headers['x-cache'], 'BYPASS')
     await cache.settled()
     const anon = await request(app).get('/account')
+    assert.equal(anon.headers['x-cache'], 'HIT', 'the anonymous copy is still the stored one')
     assert.equal(anon.text, 'account of anonymous', "alice's response was not stored for others")
     await request(app).get('/catalog').set('authorization', 'Bearer bob')
     await cache.settled()
@@ -193,10 +201,23 @@ forEachExpress('freshness and stale extensions (RFC 9111 §4.2, RFC 5861)', (exp
   it('takes s-maxage over max-age over the configured ttl, and passes Cache-Control unchanged', async (t) => {
     const { app, cache } = setup(
       express,
-      { ttl: 3600 },
-      (app) => {
+      { ttl: 3600, grace: 0, staleIfError: 0 },
+      (app, cache) => {
+        // s-maxage (1 s) beats max-age (600 s) and ttl (3600 s).
         app.get('/short', (_req, res) => {
           res.set('cache-control', 'public, max-age=600, s-maxage=1').send('short')
+        })
+        // max-age beats ttl, shorter...
+        app.get('/max-age', (_req, res) => {
+          res.set('cache-control', 'max-age=1').send('max-age')
+        })
+        // ...and longer.
+        app.get('/longer', cache.route({ ttl: 1 }), (_req, res) => {
+          res.set('cache-control', 'max-age=600').send('longer')
+        })
+        // Without either, ttl rules.
+        app.get('/ttl', cache.route({ ttl: 1 }), (_req, res) => {
+          res.send('ttl')
         })
       },
       t,
@@ -205,29 +226,59 @@ forEachExpress('freshness and stale extensions (RFC 9111 §4.2, RFC 5861)', (exp
     assert.equal(first.headers['cache-control'], 'public, max-age=600, s-maxage=1')
     assert.equal(second.headers['cache-control'], 'public, max-age=600, s-maxage=1')
     assert.equal(second.headers['x-cache'], 'HIT')
+    for (const path of ['/max-age', '/longer', '/ttl']) {
+      const [, hit] = await twice(app, cache, path)
+      assert.equal(hit.headers['x-cache'], 'HIT', path)
+    }
     await delay(2100)
     // s-maxage implies proxy-revalidate: no stale serving. Express's ETag lets the cache revalidate
-    // (RFC 9111 §4.3): the handler answers 304 and the stored body is sent.
-    const after = await request(app).get('/short')
-    assert.equal(after.headers['x-cache'], 'REVALIDATED')
-    assert.equal(after.text, 'short')
+    // (RFC 9111 §4.3): the handler answers 304 and the stored body is sent, not a HIT.
+    const short = await request(app).get('/short')
+    assert.equal(short.headers['x-cache'], 'REVALIDATED')
+    assert.equal(short.text, 'short')
+    assert.equal((await request(app).get('/max-age')).headers['x-cache'], 'REVALIDATED')
+    assert.equal((await request(app).get('/ttl')).headers['x-cache'], 'REVALIDATED')
+    const longer = await request(app).get('/longer')
+    assert.equal(longer.headers['x-cache'], 'HIT', 'max-age=600 outlives the route ttl of 1 s')
   })
 
   it('with responseTtl: false a response may only shorten the ttl', async (t) => {
     const { app, cache } = setup(
       express,
       { ttl: 1, grace: 0, staleIfError: 0, responseTtl: false },
-      (app) => {
+      (app, cache) => {
         app.get('/long', (_req, res) => {
           res.set('cache-control', 'max-age=3600').send('long')
+        })
+        app.get('/shorter', cache.route({ ttl: 3600 }), (_req, res) => {
+          res.set('cache-control', 'max-age=1').send('shorter')
+        })
+        // The control: the same response with responseTtl on keeps its own lifetime.
+        app.get('/own', cache.route({ responseTtl: true }), (_req, res) => {
+          res.set('cache-control', 'max-age=3600').send('own')
         })
       },
       t,
     )
-    await twice(app, cache, '/long')
+    for (const path of ['/long', '/shorter', '/own']) {
+      const [first, second] = await twice(app, cache, path)
+      assert.equal(first.headers['x-cache'], 'MISS', path)
+      assert.equal(second.headers['x-cache'], 'HIT', path)
+    }
     await delay(2100)
-    // Stale after the 1 s ttl, not the response's hour: revalidated (Express's ETag), not a HIT.
-    assert.equal((await request(app).get('/long')).headers['x-cache'], 'REVALIDATED')
+    // Stale after the 1 s ttl (revalidated through Express's ETag, not a HIT): the response's
+    // longer lifetime did not lengthen it.
+    assert.equal(
+      (await request(app).get('/long')).headers['x-cache'],
+      'REVALIDATED',
+      'max-age=3600 did not lengthen the 1 s ttl',
+    )
+    assert.equal(
+      (await request(app).get('/shorter')).headers['x-cache'],
+      'REVALIDATED',
+      'max-age=1 shortened the 3600 s ttl',
+    )
+    assert.equal((await request(app).get('/own')).headers['x-cache'], 'HIT')
   })
 
   it('uses stale-while-revalidate from the response as the grace window', async (t) => {
@@ -464,18 +515,32 @@ forEachExpress('invalidation, hit-for-miss, hosts and keys', (express) => {
         app.post('/posts', (_req, res) => {
           res.status(201).location('/posts/7').send('created')
         })
+        app.get('/fail', (_req, res) => {
+          res.send(`fail page ${count()}`)
+        })
         app.post('/fail', (_req, res) => {
-          res.status(500).send('no')
+          res.status(500).location('/posts/7').send('no')
         })
       },
       t,
     )
-    await twice(app, cache, '/posts')
-    await twice(app, cache, '/posts/7')
-    await request(app).post('/posts')
+    for (const path of ['/posts', '/posts/7', '/fail']) {
+      const [, hit] = await twice(app, cache, path)
+      assert.equal(hit.headers['x-cache'], 'HIT', `${path} is cached before the POSTs`)
+    }
+    // A failed POST invalidates nothing: not its URL, not its Location.
+    assert.equal((await request(app).post('/fail')).status, 500)
     await cache.settled()
-    assert.equal((await request(app).get('/posts')).headers['x-cache'], 'MISS')
+    for (const path of ['/fail', '/posts/7']) {
+      assert.equal((await request(app).get(path)).headers['x-cache'], 'HIT', `${path} after a 500`)
+    }
+    assert.equal((await request(app).post('/posts')).status, 201)
+    await cache.settled()
+    const list = await request(app).get('/posts')
+    assert.equal(list.headers['x-cache'], 'MISS')
+    assert.notEqual(list.text, 'list 1', 'rendered again')
     assert.equal((await request(app).get('/posts/7')).headers['x-cache'], 'MISS')
+    assert.equal((await request(app).get('/fail')).headers['x-cache'], 'HIT', 'other URLs stay')
   })
 
   it('remembers an uncacheable render (hit-for-miss): later requests go straight to the handler', async (t) => {
@@ -504,11 +569,12 @@ forEachExpress('invalidation, hit-for-miss, hosts and keys', (express) => {
   })
 
   it('an untrusted X-Forwarded-Host can neither select nor poison an entry', async (t) => {
-    const { app, cache } = setup(
+    const { app, cache, calls } = setup(
       express,
       {},
-      (app) => {
+      (app, _cache, count) => {
         app.get('/where', (req, res) => {
+          count()
           res.send(`host ${req.hostname}`)
         })
       },
@@ -520,28 +586,47 @@ forEachExpress('invalidation, hit-for-miss, hosts and keys', (express) => {
       .set('x-forwarded-host', 'evil.example')
     assert.equal(poisoned.text, 'host shop.example')
     await cache.settled()
+    // The attacker's request was stored under the real host, with the real host's body.
     const victim = await request(app).get('/where').set('host', 'shop.example')
+    assert.equal(victim.headers['x-cache'], 'HIT')
     assert.equal(victim.text, 'host shop.example')
+    // ...and the forwarded host selects nothing: the attacker gets the shop's entry too.
+    const probe = await request(app)
+      .get('/where')
+      .set('host', 'shop.example')
+      .set('x-forwarded-host', 'other.example')
+    assert.equal(probe.headers['x-cache'], 'HIT')
+    assert.equal(probe.text, 'host shop.example')
     const other = await request(app).get('/where').set('host', 'evil.example')
     assert.equal(other.text, 'host evil.example')
     assert.equal(other.headers['x-cache'], 'MISS')
+    assert.equal(calls(), 2)
   })
 
   it('with trust proxy, the forwarded host is part of the key', async (t) => {
-    const { app, cache } = setup(
+    const { app, cache, calls } = setup(
       express,
       {},
-      (app) => {
+      (app, _cache, count) => {
         app.set('trust proxy', true)
         app.get('/tenant', (req, res) => {
+          count()
           res.send(`tenant ${req.hostname}`)
         })
       },
       t,
     )
-    await twice(app, cache, '/tenant', { 'x-forwarded-host': 'a.example' })
-    const b = await request(app).get('/tenant').set('x-forwarded-host', 'b.example')
+    const [, a] = await twice(app, cache, '/tenant', { 'x-forwarded-host': 'a.example' })
+    assert.equal(a.headers['x-cache'], 'HIT')
+    assert.equal(a.text, 'tenant a.example')
+    const [b, b2] = await twice(app, cache, '/tenant', { 'x-forwarded-host': 'b.example' })
+    assert.equal(b.headers['x-cache'], 'MISS')
     assert.equal(b.text, 'tenant b.example')
+    assert.equal(b2.headers['x-cache'], 'HIT')
+    assert.equal(b2.text, 'tenant b.example')
+    const again = await request(app).get('/tenant').set('x-forwarded-host', 'a.example')
+    assert.equal(again.text, 'tenant a.example')
+    assert.equal(calls(), 2)
   })
 
   it('serves /p/Aa and /p/BB (a 32-bit hash collision pair) their own bodies', async (t) => {
@@ -555,32 +640,44 @@ forEachExpress('invalidation, hit-for-miss, hosts and keys', (express) => {
       },
       t,
     )
-    await twice(app, cache, '/p/Aa')
+    const [, aa] = await twice(app, cache, '/p/Aa')
+    assert.equal(aa.headers['x-cache'], 'HIT')
     const bb = await request(app).get('/p/BB')
+    assert.equal(bb.headers['x-cache'], 'MISS')
     assert.equal(bb.text, 'page BB')
     await cache.settled()
-    assert.equal((await request(app).get('/p/BB')).text, 'page BB')
-    assert.equal((await request(app).get('/p/Aa')).text, 'page Aa')
+    for (const id of ['BB', 'Aa']) {
+      const hit = await request(app).get(`/p/${id}`)
+      assert.equal(hit.headers['x-cache'], 'HIT', id)
+      assert.equal(hit.text, `page ${id}`)
+    }
   })
 
   it('keys per user with the key option', async (t) => {
-    const { app, cache } = setup(
+    const { app, cache, calls } = setup(
       express,
       {},
-      (app, cache) => {
+      (app, cache, count) => {
         app.get(
           '/dashboard',
           cache.route({ key: (req) => String(req.headers['x-user-id']) }),
           (req, res) => {
+            count()
             res.send(`dashboard of ${req.headers['x-user-id']}`)
           },
         )
       },
       t,
     )
-    await twice(app, cache, '/dashboard', { 'x-user-id': '1' })
-    const two = await request(app).get('/dashboard').set('x-user-id', '2')
+    const [, one] = await twice(app, cache, '/dashboard', { 'x-user-id': '1' })
+    assert.equal(one.headers['x-cache'], 'HIT')
+    assert.equal(one.text, 'dashboard of 1')
+    const [two, two2] = await twice(app, cache, '/dashboard', { 'x-user-id': '2' })
+    assert.equal(two.headers['x-cache'], 'MISS')
     assert.equal(two.text, 'dashboard of 2')
+    assert.equal(two2.headers['x-cache'], 'HIT')
+    assert.equal(two2.text, 'dashboard of 2')
+    assert.equal(calls(), 2)
   })
 })
 
@@ -653,12 +750,19 @@ forEachExpress('review findings: late headers, schemes, conditions, buffers', (e
     app.get('/account', (req, res) => {
       res.send(`account of ${req.headers['x-user'] ?? 'nobody'}`)
     })
+    // One URL per case, so that each starts cold.
     for (const user of ['alice', 'bob']) {
-      await request(app).get('/account').set('x-user', user)
+      const path = `/account?case=${user}`
+      await request(app).get(path).set('x-user', user)
       await cache.settled()
-      const other = await request(app).get('/account').set('x-user', 'carol')
+      const other = await request(app).get(path).set('x-user', 'carol')
       assert.equal(other.text, 'account of carol', `${user}'s page never reaches carol`)
+      assert.equal(other.headers['x-cache'], 'MISS')
       await cache.settled()
+      // The control: carol's page (nothing private) is stored and shared, so the cache is at work.
+      const dave = await request(app).get(path).set('x-user', 'dave')
+      assert.equal(dave.headers['x-cache'], 'HIT')
+      assert.equal(dave.text, 'account of carol')
     }
   })
 
@@ -675,10 +779,19 @@ forEachExpress('review findings: late headers, schemes, conditions, buffers', (e
       },
       t,
     )
-    await twice(app, cache, '/', { 'x-forwarded-proto': 'http' })
+    const [, redirect] = await twice(app, cache, '/', { 'x-forwarded-proto': 'http' })
+    assert.equal(redirect.headers['x-cache'], 'HIT', 'the redirect is cached')
+    assert.equal(redirect.status, 301)
     const https = await request(app).get('/').set('x-forwarded-proto', 'https')
     assert.equal(https.status, 200, 'the cached http→https redirect never answers https')
     assert.equal(https.text, 'secure home')
+    assert.equal(https.headers['x-cache'], 'MISS')
+    await cache.settled()
+    const httpsHit = await request(app).get('/').set('x-forwarded-proto', 'https')
+    assert.equal(httpsHit.headers['x-cache'], 'HIT')
+    assert.equal(httpsHit.text, 'secure home')
+    const http = await request(app).get('/').set('x-forwarded-proto', 'http')
+    assert.equal(http.status, 301, 'and the https page never answers http')
   })
 
   it('answers a matching condition with 304 even when the response is not stored', async (t) => {
@@ -745,18 +858,27 @@ forEachExpress('review findings: late headers, schemes, conditions, buffers', (e
   })
 
   it("honours a route's maxBodySize after app.use(cache)", async (t) => {
-    const { app, cache } = setup(
+    const { app, cache, calls } = setup(
       express,
       {},
-      (app, cache) => {
+      (app, cache, count) => {
         app.get('/capped', cache.route({ maxBodySize: 10 }), (_req, res) => {
+          count()
+          res.send('y'.repeat(500))
+        })
+        // The control: the same body under a route whose cap it fits.
+        app.get('/roomy', cache.route({ maxBodySize: 1000 }), (_req, res) => {
           res.send('y'.repeat(500))
         })
       },
       t,
     )
-    const [, second] = await twice(app, cache, '/capped')
-    assert.notEqual(second.headers['x-cache'], 'HIT')
+    const [, roomy] = await twice(app, cache, '/roomy')
+    assert.equal(roomy.headers['x-cache'], 'HIT')
+    const [first, second] = await twice(app, cache, '/capped')
+    assert.equal(first.text.length, 500)
+    assert.equal(second.headers['x-cache'], 'MISS')
     assert.equal(second.text.length, 500)
+    assert.equal(calls(), 2)
   })
 })

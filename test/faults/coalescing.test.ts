@@ -1,0 +1,290 @@
+/**
+ * Waiting for another request's render, and every way that wait ends. Two caches on one MemoryStore
+ * stand for two processes of a fleet; a ControlledStore in front of one of them makes its `add`
+ * lose (another process holds the lock) or its reads fail at a chosen call, so each exit of the poll
+ * loop and of the in-process wait is reached on purpose. Bounds are generous: a path that misses its
+ * exit waits out `waitTimeout` (10 s here), far beyond them.
+ */
+import assert from 'node:assert/strict'
+import { it } from 'node:test'
+import type { Express } from 'express'
+import {
+  type CacheStore,
+  MemoryStore,
+  type ResponseCache,
+  type ResponseCacheOptions,
+  responseCache,
+} from '../../src/index.js'
+import { fetchAnswer, type Listening, listen } from '../helpers/app.js'
+import { type ExpressFactory, forEachExpress } from '../helpers/express.js'
+import { ControlledStore, gate, signal } from '../helpers/store.js'
+
+/** Long enough that a wait which misses its exit is unmistakable. */
+const WAIT_TIMEOUT = '10s'
+/** An exit taken on time answers well inside this, even on a loaded 2-core runner. */
+const EARLY_MS = 5000
+
+interface Node {
+  readonly url: string
+  readonly cache: ResponseCache
+  calls(): number
+}
+
+let prefixes = 0
+
+/** One "process": a cache on `store`, sharing `prefix` with its peers, and an origin at /page. */
+async function node(
+  express: ExpressFactory,
+  store: CacheStore,
+  prefix: string,
+  name: string,
+  t: { after(fn: () => unknown): void },
+  options: ResponseCacheOptions = {},
+  routes?: (app: Express, count: () => number) => void,
+): Promise<Node> {
+  const cache = responseCache({
+    store,
+    prefix,
+    pollInterval: '20ms',
+    waitTimeout: WAIT_TIMEOUT,
+    timeout: '1s',
+    ...options,
+  })
+  let calls = 0
+  const app = express()
+  app.use(cache)
+  if (routes) routes(app, () => ++calls)
+  else
+    app.get('/page', (_req, res) => {
+      calls++
+      res.send(`from ${name}`)
+    })
+  const server: Listening = await listen(app)
+  t.after(async () => {
+    await server.close()
+    await cache.close()
+  })
+  return { url: server.url, cache, calls: () => calls }
+}
+
+/** Two processes on one shared store; process A sees it through a ControlledStore. */
+async function pair(
+  express: ExpressFactory,
+  t: { after(fn: () => unknown): void },
+  options: ResponseCacheOptions = {},
+  routesB?: (app: Express, count: () => number) => void,
+) {
+  const shared = new MemoryStore()
+  const storeA = new ControlledStore(shared)
+  const prefix = `pair${++prefixes}`
+  const a = await node(express, storeA, prefix, 'A', t, options)
+  const b = await node(express, shared, prefix, 'B', t, options, routesB)
+  return { storeA, a, b }
+}
+
+forEachExpress('polling for another process’s render', (express) => {
+  it('serves the entry the lock holder stored, without calling its own handler', async (t) => {
+    const { storeA, a, b } = await pair(express, t)
+    storeA.rule('add', 'drop') // another process holds the lock
+    const waiting = fetchAnswer(`${a.url}/page`)
+    await storeA.settledCalls('get', 2) // the first read, then at least one poll
+    const rendered = await fetchAnswer(`${b.url}/page`)
+    assert.equal(rendered.text, 'from B')
+    const got = await waiting
+    assert.equal(got.status, 200)
+    assert.equal(got.text, 'from B')
+    assert.equal(got.cache, 'HIT')
+    assert.equal(a.calls(), 0, 'the waiting process never rendered')
+    assert.ok(got.ms < EARLY_MS, `served when the entry appeared (${Math.round(got.ms)} ms)`)
+  })
+
+  it('takes the lock when its holder is gone, renders once and stores for the fleet', async (t) => {
+    const { storeA, a, b } = await pair(express, t)
+    storeA.rule('add', (call) => (call.n === 1 ? 'drop' : undefined))
+    const got = await fetchAnswer(`${a.url}/page`)
+    assert.equal(got.text, 'from A')
+    assert.equal(got.cache, 'MISS')
+    assert.ok(got.ms < EARLY_MS, `did not wait out waitTimeout (${Math.round(got.ms)} ms)`)
+    assert.equal(storeA.count('add'), 2, 'lost once, then won the lock on a poll round')
+    await a.cache.settled()
+    const other = await fetchAnswer(`${b.url}/page`)
+    assert.equal(other.cache, 'HIT')
+    assert.equal(other.text, 'from A')
+    assert.equal(b.calls(), 0)
+  })
+
+  it('a failed re-read ends the wait: the handler answers at once, nothing is stored', async (t) => {
+    const { storeA, a } = await pair(express, t)
+    storeA.rule('add', 'drop')
+    storeA.rule('get', (call) => (call.n >= 2 ? 'reject' : undefined))
+    const got = await fetchAnswer(`${a.url}/page`)
+    assert.equal(got.text, 'from A')
+    assert.equal(got.cache, 'MISS')
+    assert.match(got.cacheStatus, /wait-timeout/)
+    assert.ok(got.ms < EARLY_MS, `stopped polling a failing store (${Math.round(got.ms)} ms)`)
+    assert.equal(
+      storeA.count('get', (c) => c.outcome === 'rejected'),
+      1,
+      'one failed read',
+    )
+    await a.cache.settled()
+    assert.equal(storeA.count('set'), 0, 'a render nobody coalesced on is not stored')
+  })
+
+  it('a failed lock retry ends the wait: the handler answers at once, nothing is stored', async (t) => {
+    const { storeA, a } = await pair(express, t)
+    storeA.rule('add', (call) => (call.n === 1 ? 'drop' : 'reject'))
+    const got = await fetchAnswer(`${a.url}/page`)
+    assert.equal(got.text, 'from A')
+    assert.equal(got.cache, 'MISS')
+    assert.match(got.cacheStatus, /wait-timeout/)
+    assert.ok(got.ms < EARLY_MS, `stopped polling a failing store (${Math.round(got.ms)} ms)`)
+    assert.equal(storeA.count('add'), 2, 'one lost add, one failed retry')
+    await a.cache.settled()
+    assert.equal(storeA.count('set'), 0)
+  })
+
+  it('a hit-for-miss marker stored meanwhile ends the wait: its own handler answers', async (t) => {
+    const { storeA, a, b } = await pair(express, t, {}, (app, count) => {
+      app.get('/page', (_req, res) => {
+        count()
+        res.set('cache-control', 'private').send('private to B’s client')
+      })
+    })
+    storeA.rule('add', 'drop')
+    const waiting = fetchAnswer(`${a.url}/page`)
+    await storeA.settledCalls('get', 2)
+    // The lock holder's render is uncacheable: it leaves a hit-for-miss marker.
+    const rendered = await fetchAnswer(`${b.url}/page`)
+    assert.equal(rendered.text, 'private to B’s client')
+    await b.cache.settled()
+    const got = await waiting
+    assert.equal(got.text, 'from A', 'never the private response of another process')
+    assert.equal(got.cache, 'MISS')
+    assert.ok(got.ms < EARLY_MS, `stopped waiting at the marker (${Math.round(got.ms)} ms)`)
+    assert.equal(a.calls(), 1)
+    assert.equal(storeA.count('set'), 0)
+  })
+
+  it('gives up after waitTimeout: the handler answers and the result is not stored', async (t) => {
+    const { storeA, a } = await pair(express, t, { waitTimeout: '300ms' })
+    storeA.rule('add', 'drop')
+    const got = await fetchAnswer(`${a.url}/page`)
+    assert.equal(got.text, 'from A')
+    assert.equal(got.cache, 'MISS')
+    assert.match(got.cacheStatus, /wait-timeout/)
+    assert.ok(storeA.count('get') >= 2, 'it polled before giving up')
+    assert.equal(a.calls(), 1)
+    await a.cache.settled()
+    assert.equal(storeA.count('set'), 0)
+  })
+})
+
+forEachExpress('waiting for a render in the same process', (express) => {
+  it('a waiter with other Vary values gets its own variant; one with the same values is coalesced', async (t) => {
+    const store = new ControlledStore()
+    const held = gate()
+    const entered = signal()
+    const a = await node(express, store, `vary${++prefixes}`, 'A', t, {}, (app, count) => {
+      app.get('/greeting', async (req, res) => {
+        if (count() === 1) {
+          entered.raise()
+          await held.opened
+        }
+        const lang = String(req.headers['accept-language'])
+        res.set('vary', 'Accept-Language').send(lang.startsWith('fr') ? 'bonjour' : 'hello')
+      })
+    })
+    const url = `${a.url}/greeting`
+    const en = fetchAnswer(url, { 'accept-language': 'en' })
+    await entered.wait('the first render to start')
+    const before = store.count('get')
+    const fr = fetchAnswer(url, { 'accept-language': 'fr' })
+    const en2 = fetchAnswer(url, { 'accept-language': 'en' })
+    // Both have read the store and found nothing: they now wait on the render in flight.
+    await store.settledCalls('get', before + 2)
+    held.open()
+    const [first, french, second] = await Promise.all([en, fr, en2])
+    assert.equal(first.text, 'hello')
+    assert.equal(french.text, 'bonjour', 'never the English variant it waited for')
+    assert.equal(french.cache, 'MISS')
+    assert.equal(second.text, 'hello')
+    assert.equal(second.cache, 'HIT', 'same variant: served from the render it waited for')
+    assert.equal(a.calls(), 2)
+    await a.cache.settled()
+    const frHit = await fetchAnswer(url, { 'accept-language': 'fr' })
+    assert.equal(frHit.cache, 'HIT', 'the other variant was stored too')
+    assert.equal(frHit.text, 'bonjour')
+    assert.equal((await fetchAnswer(url, { 'accept-language': 'en' })).text, 'hello')
+    assert.equal(a.calls(), 2)
+  })
+
+  it('a waiter on an uncacheable render runs its own handler at once, never sharing it', async (t) => {
+    const store = new ControlledStore()
+    const held = gate()
+    const entered = signal()
+    const a = await node(express, store, `unc${++prefixes}`, 'A', t, {}, (app, count) => {
+      app.get('/mine', async (req, res) => {
+        if (count() === 1) {
+          entered.raise()
+          await held.opened
+        }
+        res.set('cache-control', 'private').send(`for ${req.headers['x-user']}`)
+      })
+    })
+    const url = `${a.url}/mine`
+    const alice = fetchAnswer(url, { 'x-user': 'alice' })
+    await entered.wait('the first render to start')
+    const before = store.count('get')
+    const bob = fetchAnswer(url, { 'x-user': 'bob' })
+    await store.settledCalls('get', before + 1)
+    held.open()
+    const [forAlice, forBob] = await Promise.all([alice, bob])
+    assert.equal(forAlice.text, 'for alice')
+    assert.equal(forBob.text, 'for bob')
+    assert.equal(forBob.cache, 'MISS')
+    assert.match(forBob.cacheStatus, /uncoalesced/)
+    assert.ok(forBob.ms < EARLY_MS, `released when the render proved uncacheable`)
+    assert.equal(a.calls(), 2)
+  })
+
+  it('a waiter whose render takes longer than waitTimeout runs its own handler, unstored', async (t) => {
+    const store = new ControlledStore()
+    const held = gate()
+    const entered = signal()
+    t.after(() => held.open())
+    const a = await node(
+      express,
+      store,
+      `slow${++prefixes}`,
+      'A',
+      t,
+      { waitTimeout: '200ms' },
+      (app, count) => {
+        app.get('/slow', async (_req, res) => {
+          const n = count()
+          if (n === 1) {
+            entered.raise()
+            await held.opened
+          }
+          res.send(`render ${n}`)
+        })
+      },
+    )
+    const url = `${a.url}/slow`
+    const first = fetchAnswer(url)
+    await entered.wait('the first render to start')
+    const waiter = await fetchAnswer(url)
+    assert.equal(waiter.text, 'render 2')
+    assert.equal(waiter.cache, 'MISS')
+    assert.match(waiter.cacheStatus, /uncoalesced/)
+    await a.cache.settled()
+    assert.equal(store.count('set'), 0, 'the impatient render is not stored')
+    held.open()
+    assert.equal((await first).text, 'render 1')
+    await a.cache.settled()
+    const hit = await fetchAnswer(url)
+    assert.equal(hit.cache, 'HIT')
+    assert.equal(hit.text, 'render 1', 'the leader stores its render')
+  })
+})
