@@ -7,8 +7,9 @@ import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import fc from 'fast-check'
+import pino from 'pino'
 import { decodeEntry } from '../../src/entry.js'
-import { type CacheStore, MemoryStore, responseCache } from '../../src/index.js'
+import { MemoryStore, responseCache } from '../../src/index.js'
 import type { ExpressFactory } from '../helpers/express.js'
 import { type Answer, send } from './client.js'
 import { checkAnswer, checkStored, encodeRender, renderBody, type Sent } from './invariants.js'
@@ -23,29 +24,23 @@ import {
 /** Every request must be answered (or its connection closed) within this many milliseconds. */
 export const ANSWER_BOUND_MS = 4000
 
-/** A CacheStore that checks every entry the middleware writes before handing it to MemoryStore. */
-class CheckedStore implements CacheStore {
-  private readonly inner = new MemoryStore()
-  constructor(private readonly check: (value: Buffer) => void) {}
-  maxValueBytes(keyBytes: number): number {
-    return this.inner.maxValueBytes(keyBytes)
+/**
+ * A MemoryStore whose `set` first checks the entry the middleware writes. A proxy rather than a
+ * wrapper class, so every other store method (present or added later) reaches MemoryStore as is.
+ */
+function checkedStore(check: (value: Buffer) => void): MemoryStore {
+  const inner = new MemoryStore()
+  const set: MemoryStore['set'] = (key, value, ttlSeconds) => {
+    check(value)
+    return inner.set(key, value, ttlSeconds)
   }
-  get(key: string): Promise<Buffer | undefined> {
-    return this.inner.get(key)
-  }
-  set(key: string, value: Buffer, ttlSeconds: number): Promise<void> {
-    this.check(value)
-    return this.inner.set(key, value, ttlSeconds)
-  }
-  add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean> {
-    return this.inner.add(key, value, ttlSeconds)
-  }
-  delete(key: string): Promise<void> {
-    return this.inner.delete(key)
-  }
-  close(): Promise<void> {
-    return this.inner.close()
-  }
+  return new Proxy(inner, {
+    get(target, name) {
+      if (name === 'set') return set
+      const v: unknown = Reflect.get(target, name, target)
+      return typeof v === 'function' ? v.bind(target) : v
+    },
+  })
 }
 
 /**
@@ -183,20 +178,34 @@ function outgoing(
   return { method: req.method, path: `/r${req.route}`, headers }
 }
 
-const within = <T>(p: Promise<T>, ms: number): Promise<T | 'late'> =>
-  Promise.race([p, new Promise<'late'>((r) => setTimeout(r, ms, 'late'))])
+/** `p`, or 'late' after `ms`; the timer never outlives the race (it would hold the test open). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | 'late'> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'late'>((r) => {
+    timer = setTimeout(r, ms, 'late')
+  })
+  try {
+    return await Promise.race([p, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
 
 export interface Harness {
   /** Runs one scenario; resolves to its violations, each prefixed with the request concerned. */
   run(scenario: Scenario): Promise<string[]>
   install(): void
   uninstall(): void
+  /** How many answers had each X-Cache value (or `closed`/`timeout`), across runs: coverage. */
+  readonly outcomes: Map<string, number>
 }
 
 export function harness(express: ExpressFactory): Harness {
   const clock = new Clock()
   const watch = new ProcessWatch()
+  const outcomes = new Map<string, number>()
   return {
+    outcomes,
     install() {
       clock.install()
       watch.install()
@@ -211,7 +220,7 @@ export function harness(express: ExpressFactory): Harness {
       const violations: string[] = []
       const sent = new Map<string, Sent>()
       const routes = scenario.routes
-      const store = new CheckedStore((value) => {
+      const store = checkedStore((value) => {
         const entry = decodeEntry(value)
         if (entry?.kind !== 'response') return
         for (const v of checkStored(entry, routes, sent)) violations.push(`store: ${v}`)
@@ -219,6 +228,7 @@ export function harness(express: ExpressFactory): Harness {
       const cache = responseCache({
         store,
         prefix: 'prop',
+        logger: pino({ level: 'silent' }),
         // Waiters give up on a stuck render well inside the answer bound.
         waitTimeout: '1500ms',
         ...scenario.options,
@@ -239,6 +249,9 @@ export function harness(express: ExpressFactory): Harness {
         const req: Sent = { ...spec, route: spec.route % routes.length, id }
         sent.set(id, req)
         const answer: Answer = await send(port, outgoing(req, id), ANSWER_BOUND_MS)
+        const outcome =
+          answer.kind === 'response' ? (answer.headers.get('x-cache')?.[0] ?? 'none') : answer.kind
+        outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1)
         const label = `${id} ${describeRequest(req)} -> ${answer.kind === 'response' ? `${answer.status} ${answer.headers.get('x-cache')?.[0] ?? ''}` : answer.kind}`
         for (const v of checkAnswer(req, answer, routes, sent, ANSWER_BOUND_MS))
           violations.push(`${label}: ${v}`)
@@ -253,14 +266,15 @@ export function harness(express: ExpressFactory): Harness {
           await Promise.all(step.requests.map(ask))
           if (step.settle) await within(cache.settled(), 2000)
         }
+        // Let timers the handlers left behind (destroy, chunks) fire, and their 'close' events
+        // settle, before the store closes.
+        await new Promise((r) => setTimeout(r, 40))
         if ((await within(cache.settled(), 2000)) === 'late')
           violations.push('writes never settled')
       } finally {
         server.closeAllConnections()
         await new Promise((r) => server.close(r))
         await within(cache.close(), 2000)
-        // Let timers the handlers left behind (destroy, chunks) fire inside this run.
-        await new Promise((r) => setTimeout(r, 40))
       }
       for (const e of watch.take()) violations.push(`process: ${e}`)
       return violations
@@ -284,10 +298,7 @@ export function describeRequest(req: RequestSpec): string {
  * The property: for every scenario, no violation. The harness's clock and process listeners are
  * installed around each run (not for the whole property), so nothing outlives a failing run.
  */
-export function middlewareProperty(
-  express: ExpressFactory,
-): fc.IAsyncPropertyWithHooks<[Scenario]> {
-  const h = harness(express)
+export function middlewareProperty(h: Harness): fc.IAsyncPropertyWithHooks<[Scenario]> {
   return fc
     .asyncProperty(scenarioArb(), async (scenario) => {
       const violations = await h.run(scenario)

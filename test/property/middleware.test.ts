@@ -6,15 +6,17 @@
 import { it } from 'node:test'
 import fc from 'fast-check'
 import { forEachExpress } from '../helpers/express.js'
-import { middlewareProperty } from './harness.js'
+import { EXAMPLES } from './examples.js'
+import { harness, middlewareProperty } from './harness.js'
 
-const runs = Number(process.env.PROPERTY_RUNS ?? 30)
+const runs = Number(process.env.PROPERTY_RUNS ?? 40)
 const seed = process.env.PROPERTY_SEED === undefined ? undefined : Number(process.env.PROPERTY_SEED)
 
 forEachExpress('property: cache invariants', (express) => {
   it('hold for random handlers and concurrent requests', async () => {
-    await fc.assert(middlewareProperty(express), {
+    await fc.assert(middlewareProperty(harness(express)), {
       numRuns: runs,
+      examples: EXAMPLES.map((e) => [e]),
       ...(seed === undefined ? {} : { seed }),
       // A failure is shrunk, but never for longer than this: the suite must finish.
       interruptAfterTimeLimit: 90_000,

@@ -176,12 +176,15 @@ function stepArb(): fc.Arbitrary<Step> {
       }),
     },
     {
-      weight: 1,
+      weight: 2,
       // 30 s: still fresh (default ttl 60 s, max-age=60), past s-maxage=30. 70 s: stale, within
       // grace. 400 s: past the default grace and stale-if-error windows.
       arbitrary: fc.record({
         kind: fc.constant('tick' as const),
-        seconds: fc.constantFrom(30, 70, 400),
+        seconds: fc.oneof(
+          { weight: 3, arbitrary: fc.constant(70) },
+          { weight: 1, arbitrary: fc.constantFrom(30, 400) },
+        ),
       }),
     },
   )
