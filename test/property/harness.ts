@@ -122,8 +122,9 @@ function handler(
         else throw err
         return
       }
-      if (spec.mode === 'writeHead') {
-        res.writeHead(status, headers)
+      if (spec.mode === 'writeHead' || spec.mode === 'writeHeadRaw') {
+        if (spec.mode === 'writeHead') res.writeHead(status, headers)
+        else res.writeHead(status, Object.entries(headers).flat())
         res.end(body)
         return
       }
