@@ -50,8 +50,8 @@ const ORIGIN_MS = 100
 const METHOD: Method = {
   quick: QUICK,
   rounds: envNumber('BENCH_PEERS_ROUNDS', QUICK ? 2 : 5),
-  measuredMs: envNumber('BENCH_PEERS_MS', QUICK ? 400 : 1000),
-  warmupMs: QUICK ? 150 : 250,
+  measuredMs: envNumber('BENCH_PEERS_MS', QUICK ? 300 : 1000),
+  warmupMs: QUICK ? 100 : 250,
   connections: envNumber('BENCH_CONCURRENCY', 8),
   ttlSeconds: 60,
   originMs: ORIGIN_MS,
@@ -145,7 +145,7 @@ async function throughput(ctx: Context): Promise<Map<string, Cell>> {
   }
 
   progress('peers: warm-up pass')
-  for (const id of live) for (const sc of SCENARIOS) await segment(id, sc, 0, QUICK ? 150 : 300)
+  for (const id of live) for (const sc of SCENARIOS) await segment(id, sc, 0, QUICK ? 100 : 300)
 
   const cells = new Map<string, Cell>()
   for (let round = 0; round < METHOD.rounds; round++) {
@@ -295,6 +295,10 @@ async function main(): Promise<void> {
         )
       const chart = renderChart({
         title: `req/s relative to plain Express · ${machine.cores} × ${machine.cpuModel} · Node ${machine.node}`,
+        note:
+          `bench/peers.ts · ${METHOD.connections} keep-alive connections, closed loop · median of ` +
+          `${METHOD.rounds} rounds of ${METHOD.measuredMs} ms · ${results.machine.memcached} on loopback · ` +
+          `load average ${before.loadAverage1m} before, ${machine.loadAverage1m} after${QUICK ? ' · QUICK MODE' : ''}`,
         contenders: CONTENDERS.map((id) => ({
           id,
           label: LABELS[id],

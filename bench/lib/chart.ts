@@ -6,6 +6,8 @@
 
 export interface ChartInput {
   readonly title: string
+  /** A line under the legend: method, run size. */
+  readonly note?: string
   readonly contenders: readonly { id: string; label: string; skipped: boolean }[]
   /** Left panel: one group per body size; values by contender id (missing: not run). */
   readonly groups: readonly { label: string; values: Readonly<Record<string, number>> }[]
@@ -26,6 +28,8 @@ const esc = (s: string): string =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
 
 const fmt = (x: number): string => (x >= 10 ? x.toFixed(0) : x.toFixed(2))
+/** Axis ticks: as few digits as the step needs (0.5×, 1×, 1.5×). */
+const tick = (x: number): string => String(Number(x.toFixed(2)))
 
 /** A round axis maximum and tick step covering `max`. */
 function axis(max: number): { top: number; step: number } {
@@ -46,9 +50,11 @@ interface Panel {
 
 export function renderChart(input: ChartInput): string {
   const W = 980
-  const H = 460
   const top = 64
   const bottom = 360
+  const perRow = 2
+  const legendRows = Math.ceil(input.contenders.length / perRow)
+  const H = bottom + 48 + legendRows * 22 + (input.note ? 18 : 0)
   const ids = input.contenders.filter((c) => !c.skipped).map((c) => c.id)
   const parts: string[] = []
   parts.push(
@@ -83,7 +89,7 @@ export function renderChart(input: ChartInput): string {
       const yy = y(v).toFixed(1)
       parts.push(
         `<line x1="${p.x}" x2="${p.x + p.width}" y1="${yy}" y2="${yy}" stroke="#e5e5e5"/>`,
-        `<text x="${p.x - 6}" y="${yy}" dy="4" text-anchor="end" fill="#555">${esc(fmt(v))}×</text>`,
+        `<text x="${p.x - 6}" y="${yy}" dy="4" text-anchor="end" fill="#555">${esc(tick(v))}×</text>`,
       )
     }
     const groupW = p.width / p.groups.length
@@ -114,16 +120,18 @@ export function renderChart(input: ChartInput): string {
       `<line x1="${p.x}" x2="${p.x + p.width}" y1="${bottom}" y2="${bottom}" stroke="#444"/>`,
     )
   }
-  // Legend, two rows.
-  const perRow = 3
+  // Legend, two to a row.
   for (const [i, c] of input.contenders.entries()) {
-    const lx = 60 + (i % perRow) * 300
+    const lx = 60 + (i % perRow) * 440
     const ly = bottom + 48 + Math.floor(i / perRow) * 22
-    const label = c.skipped ? `${c.label} (not run)` : c.label
+    const label = c.skipped ? `${c.label}: not run` : c.label
     parts.push(
       `<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${c.skipped ? 'none' : (COLORS[c.id] ?? '#999')}" stroke="${COLORS[c.id] ?? '#999'}"/>`,
       `<text x="${lx + 18}" y="${ly}" fill="${c.skipped ? '#999' : '#222'}">${esc(label)}</text>`,
     )
+  }
+  if (input.note) {
+    parts.push(`<text x="60" y="${H - 10}" font-size="11" fill="#666">${esc(input.note)}</text>`)
   }
   parts.push('</svg>')
   return `${parts.join('\n')}\n`
