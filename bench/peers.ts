@@ -19,6 +19,7 @@
  * Run: node --import tsx bench/peers.ts   (BENCH_QUICK, BENCH_PEERS_ROUNDS, BENCH_PEERS_MS,
  * BENCH_CONCURRENCY, BENCH_STAMPEDE_TRIALS, BENCH_OUT_DIR, BENCH_PEERS_PARTS=throughput|stampede)
  */
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -65,7 +66,18 @@ const METHOD: Method = {
 /** Which parts run (for working on one of them): 'throughput', 'stampede' or both (default). */
 const PARTS = (process.env.BENCH_PEERS_PARTS ?? 'throughput,stampede').split(',')
 const OUT_REL = process.env.BENCH_OUT_DIR ?? (QUICK ? '.tmp/bench' : 'docs/bench')
-const OUT_DIR = join(fileURLToPath(new URL('..', import.meta.url)), OUT_REL)
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const OUT_DIR = join(ROOT, OUT_REL)
+
+/** The code measured: BENCH_REVISION when set (e.g. a tree exported without .git), else git's. */
+function revision(): string {
+  if (process.env.BENCH_REVISION) return process.env.BENCH_REVISION
+  const git = (...args: string[]) => spawnSync('git', ['-C', ROOT, ...args], { encoding: 'utf8' })
+  const head = git('rev-parse', '--short', 'HEAD')
+  if (head.status !== 0) return 'unknown'
+  const dirty = git('status', '--porcelain', 'src').stdout.trim() !== ''
+  return `${head.stdout.trim()}${dirty ? ' (src/ modified)' : ''}`
+}
 
 const SCENARIOS: readonly Scenario[] = [
   ...SIZES_KB.map((kb) => ({ id: `${kb}k`, label: `${kb} KB`, path: `/b/${kb}` })),
@@ -277,6 +289,7 @@ async function main(): Promise<void> {
     const bursts = PARTS.includes('stampede') ? await stampede(ctx) : new Map<string, Burst>()
     const machine = { ...describeMachine(), loadAverage1mBefore: before.loadAverage1m }
     const results: PeerResults = {
+      revision: revision(),
       machine,
       method: METHOD,
       runSeconds: Math.round((performance.now() - t0) / 1000),

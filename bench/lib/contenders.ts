@@ -10,7 +10,7 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import { createRequire } from 'node:module'
 import type { Express, NextFunction, Request, RequestHandler, Response } from 'express'
-import type { Logger } from 'pino'
+import { type Logger, pino } from 'pino'
 import {
   MemcachedStore,
   type ResponseCache,
@@ -69,7 +69,7 @@ export interface ContenderEnv {
   readonly originMs: number
   /** Counts one origin (handler) call for this URL. */
   readonly count: (url: string) => void
-  /** express-ft-cache's logger (warnings on stderr when debugging a run), or none. */
+  /** express-ft-cache's logger (warnings on stderr when debugging a run); default silent. */
   readonly logger?: Logger
 }
 
@@ -120,9 +120,11 @@ function expressFtCache(env: ContenderEnv, hot: boolean): ResponseCache | string
   const options: ResponseCacheOptions & Record<string, unknown> = {
     store,
     prefix: env.prefix,
-    ttl: `${env.ttlS}s`,
+    ttl: env.ttlS,
+    // Silent like the peers, unless a run is being debugged (store warnings under overload would
+    // otherwise interleave with the report).
+    logger: env.logger ?? pino({ level: 'silent' }),
   }
-  if (env.logger !== undefined) options.logger = env.logger
   if (hot) options.hotCache = true
   try {
     return responseCache(options)

@@ -58,6 +58,8 @@ export interface Method {
 }
 
 export interface PeerResults {
+  /** The commit measured. */
+  readonly revision: string
   readonly machine: Machine & { readonly loadAverage1mBefore: number }
   readonly method: Method
   readonly runSeconds: number
@@ -148,6 +150,7 @@ function countRange(values: readonly number[]): string {
 export function toJson(r: PeerResults): unknown {
   return {
     generated: new Date().toISOString(),
+    revision: r.revision,
     machine: r.machine,
     runSeconds: r.runSeconds,
     method: r.method,
@@ -243,7 +246,7 @@ export function toMarkdown(r: PeerResults, outDir: string): string {
   out.push('## express-ft-cache vs peers (bench/peers.ts)')
   out.push('')
   out.push(
-    `Machine: ${machineLine(r.machine)}; load average before ${r.machine.loadAverage1mBefore}, after ` +
+    `Code: ${r.revision}. Machine: ${machineLine(r.machine)}; load average before ${r.machine.loadAverage1mBefore}, after ` +
       `${r.machine.loadAverage1m}.${m.quick ? ' **Quick mode: a smoke run, not for publishing.**' : ''}`,
   )
   if (r.cells.size > 0) {

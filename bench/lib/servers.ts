@@ -55,7 +55,8 @@ export async function startServer(o: ServerOptions): Promise<PeerServer> {
       MEMCACHE_USERNAME: '',
       MEMCACHIER_USERNAME: '',
     },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // The server's stdout goes to our stderr: our stdout is the report.
+    stdio: ['ignore', 2, 2, 'ipc'],
   })
   const kill = (): void => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
