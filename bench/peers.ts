@@ -13,7 +13,7 @@
  * the 4 processes at a cold key, then at an expired one (lifetimes of 1 s here); origin calls
  * counted per burst.
  *
- * Writes results.json and chart.svg to BENCH_OUT_DIR (default docs/bench; .tmp/bench with
+ * Writes results.json, results.md and chart.svg to BENCH_OUT_DIR (default docs/bench; .tmp/bench with
  * BENCH_QUICK=1, a ~1 minute smoke run) and prints a Markdown summary on stdout.
  *
  * Run: node --import tsx bench/peers.ts   (BENCH_QUICK, BENCH_PEERS_ROUNDS, BENCH_PEERS_MS,
@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url'
 import { startMemcached } from '../test/helpers/memcached.js'
 import { renderChart } from './lib/chart.js'
 import { CONTENDERS, type ContenderId, LABELS, SIZES_KB, SLOW_KB } from './lib/contenders.js'
+import { formatJson } from './lib/json.js'
 import { type JobResult, type LoadGenerator, startLoadGenerator } from './lib/load.js'
 import { describeMachine } from './lib/machine.js'
 import {
@@ -300,7 +301,7 @@ async function main(): Promise<void> {
       bursts,
     }
     mkdirSync(OUT_DIR, { recursive: true })
-    writeFileSync(join(OUT_DIR, 'results.json'), `${JSON.stringify(toJson(results), null, 2)}\n`)
+    writeFileSync(join(OUT_DIR, 'results.json'), formatJson(toJson(results)))
     if (cells.size > 0) {
       const ratios = (sc: Scenario): Record<string, number> =>
         Object.fromEntries(
@@ -325,7 +326,9 @@ async function main(): Promise<void> {
       })
       writeFileSync(join(OUT_DIR, 'chart.svg'), chart)
     }
-    process.stdout.write(toMarkdown(results, OUT_REL))
+    const markdown = toMarkdown(results, OUT_REL)
+    writeFileSync(join(OUT_DIR, 'results.md'), markdown)
+    process.stdout.write(markdown)
   } finally {
     await ctx.load.close()
     await stop(ctx, ctx.started)

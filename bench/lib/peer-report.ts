@@ -349,7 +349,7 @@ export function toMarkdown(r: PeerResults, outDir: string): string {
   out.push('')
   out.push(
     `Checks: ${problems.length === 0 ? 'every response a 200, no load errors, every cache answered its segments from cache' : problems.join('; ')}. ` +
-      `Written: ${outDir}/results.json, ${outDir}/chart.svg. Run time: ${r.runSeconds} s.`,
+      `Written: ${outDir}/results.json, results.md, chart.svg. Run time: ${r.runSeconds} s.`,
   )
   return `${out.join('\n')}\n`
 }
