@@ -109,7 +109,9 @@ for (const bench of selected) {
   console.error(`[bench] ${bench.file} done in ${r.seconds.toFixed(0)} s`)
 }
 
-const rev = version('git', ['-C', root, 'rev-parse', '--short', 'HEAD'])
+// BENCH_REVISION names the code when the tree has no .git (an export of a merge, say).
+const rev =
+  process.env.BENCH_REVISION || version('git', ['-C', root, 'rev-parse', '--short', 'HEAD'])
 const dirty = spawnSync('git', ['-C', root, 'status', '--porcelain', 'src'], {
   encoding: 'utf8',
 }).stdout.trim()
