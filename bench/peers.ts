@@ -40,10 +40,12 @@ import {
   recordBurst,
   recordSegment,
   type Scenario,
+  type SegmentCpu,
   STAMPEDE_KINDS,
   toJson,
   toMarkdown,
 } from './lib/peer-report.js'
+import { processCpuUs } from './lib/proc.js'
 import { type PeerServer, startServer } from './lib/servers.js'
 import { envNumber, median, progress } from './lib/stats.js'
 
@@ -51,9 +53,9 @@ const QUICK = process.env.BENCH_QUICK === '1'
 const ORIGIN_MS = 100
 const METHOD: Method = {
   quick: QUICK,
-  rounds: envNumber('BENCH_PEERS_ROUNDS', QUICK ? 2 : 5),
-  measuredMs: envNumber('BENCH_PEERS_MS', QUICK ? 300 : 1000),
-  warmupMs: QUICK ? 100 : 250,
+  rounds: envNumber('BENCH_PEERS_ROUNDS', QUICK ? 2 : 7),
+  measuredMs: envNumber('BENCH_PEERS_MS', QUICK ? 300 : 700),
+  warmupMs: QUICK ? 100 : 200,
   connections: envNumber('BENCH_CONCURRENCY', 8),
   ttlSeconds: 60,
   originMs: ORIGIN_MS,
@@ -87,6 +89,7 @@ const SCENARIOS: readonly Scenario[] = [
 
 interface Context {
   readonly memcached: string
+  readonly memcachedPid: number
   readonly runId: string
   readonly load: LoadGenerator
   /** Filled by whichever part starts servers first. */
@@ -152,9 +155,22 @@ async function throughput(ctx: Context): Promise<Map<string, Cell>> {
 
   const segment = async (id: ContenderId, sc: Scenario, warmupMs: number, durationMs: number) => {
     const s = servers.get(id)!
+    const before = await s.cpu()
+    const storeBefore = processCpuUs(ctx.memcachedPid)
     const r = await load(ctx, s.port, sc.path, warmupMs, durationMs)
+    const after = await s.cpu()
+    const storeAfter = processCpuUs(ctx.memcachedPid)
     const calls = await s.calls()
-    return { r, originCalls: calls[sc.path] ?? 0 }
+    const cpu: SegmentCpu = {
+      serverUs: after.cpuUs - before.cpuUs,
+      storeUs:
+        storeBefore === undefined || storeAfter === undefined
+          ? undefined
+          : storeAfter - storeBefore,
+      // The second /__cpu request is counted too.
+      requests: after.served - before.served - 1,
+    }
+    return { r, originCalls: calls[sc.path] ?? 0, cpu }
   }
 
   progress('peers: warm-up pass')
@@ -166,10 +182,10 @@ async function throughput(ctx: Context): Promise<Map<string, Cell>> {
     progress(`peers: throughput round ${round + 1}/${METHOD.rounds} (${order.join(' ')})`)
     for (const sc of SCENARIOS) {
       for (const id of order) {
-        const { r, originCalls } = await segment(id, sc, METHOD.warmupMs, METHOD.measuredMs)
+        const { r, originCalls, cpu } = await segment(id, sc, METHOD.warmupMs, METHOD.measuredMs)
         const key = `${sc.id}/${id}`
         if (!cells.has(key)) cells.set(key, newCell())
-        recordSegment(cells.get(key)!, r, originCalls)
+        recordSegment(cells.get(key)!, r, originCalls, cpu)
       }
       const plain = cells.get(`${sc.id}/plain`)!.rps.at(-1)!
       for (const id of order) {
@@ -280,6 +296,7 @@ async function main(): Promise<void> {
   const mc = await startMemcached({ memoryMb: 256 })
   const ctx: Context = {
     memcached: mc.address,
+    memcachedPid: mc.pid,
     runId: `p${Date.now().toString(36)}`,
     load: await startLoadGenerator(),
     skipped: {},

@@ -27,6 +27,18 @@ export interface Cell {
   /** Origin calls during the segments (warm-up included) and the requests answered in them. */
   originCalls: number
   requests: number
+  /** Server CPU time per request (µs), per round, warm-up included. */
+  readonly cpuUs: number[]
+  /** memcached's CPU time over all segments (µs) and the requests served meanwhile. */
+  storeCpuUs: number
+  storeRequests: number
+}
+
+/** CPU cost of one segment: the server's, and memcached's when it could be read. */
+export interface SegmentCpu {
+  readonly serverUs: number
+  readonly storeUs: number | undefined
+  readonly requests: number
 }
 
 /** One contender on one stampede kind (cold or expired), over all trials. */
@@ -89,10 +101,20 @@ export function newCell(): Cell {
     xCache: {},
     originCalls: 0,
     requests: 0,
+    cpuUs: [],
+    storeCpuUs: 0,
+    storeRequests: 0,
   }
 }
 
-export function recordSegment(c: Cell, r: JobResult, originCalls: number): void {
+export function recordSegment(c: Cell, r: JobResult, originCalls: number, cpu: SegmentCpu): void {
+  if (cpu.requests > 0) {
+    c.cpuUs.push(cpu.serverUs / cpu.requests)
+    if (cpu.storeUs !== undefined) {
+      c.storeCpuUs += cpu.storeUs
+      c.storeRequests += cpu.requests
+    }
+  }
   const lat = summarize(r.latencies)
   c.rps.push(r.completed / (r.windowMs / 1000))
   c.p50.push(lat.p50)
@@ -146,6 +168,16 @@ function countRange(values: readonly number[]): string {
   return lo === hi ? String(lo) : `${median(values)} (${lo}–${hi})`
 }
 
+/** memcached CPU per request (µs), or undefined when unknown or negligible (in-process caches). */
+function storePerRequest(c: Cell): number | undefined {
+  return c.storeRequests > 0 ? c.storeCpuUs / c.storeRequests : undefined
+}
+
+/** Server CPU per request, plus memcached's for the contenders that use it. */
+function totalCpu(id: ContenderId, c: Cell): number {
+  return median(c.cpuUs) + (id.startsWith('eftc') ? (storePerRequest(c) ?? 0) : 0)
+}
+
 /** Everything measured, medians first and the per-round values for anyone who wants to re-plot. */
 export function toJson(r: PeerResults): unknown {
   return {
@@ -178,12 +210,20 @@ export function toJson(r: PeerResults): unknown {
                       rps: median(c.rps),
                       p50Ms: median(c.p50),
                       p99Ms: median(c.p99),
+                      cpuUsPerRequest: median(c.cpuUs),
+                      memcachedCpuUsPerRequest: storePerRequest(c),
                       originCalls: c.originCalls,
                       requests: c.requests,
                       errors: c.errors,
                       statuses: c.statuses,
                       xCache: c.xCache,
-                      rounds: { ratio: c.ratio, rps: c.rps, p50Ms: c.p50, p99Ms: c.p99 },
+                      rounds: {
+                        ratio: c.ratio,
+                        rps: c.rps,
+                        p50Ms: c.p50,
+                        p99Ms: c.p99,
+                        cpuUsPerRequest: c.cpuUs,
+                      },
                     },
                   ],
                 ]
@@ -280,6 +320,35 @@ export function toMarkdown(r: PeerResults, outDir: string): string {
       ])
     }
     out.push(table(['contender', ...r.scenarios.map((sc) => sc.label)], rows))
+    out.push('')
+    out.push('### CPU time per request (µs), and its ratio to plain Express')
+    out.push('')
+    out.push(
+      'Less sensitive to other load on the machine than req/s: CPU time the server process used ' +
+        'during the segments divided by the requests it served (median over rounds), plus, for ' +
+        "express-ft-cache, memcached's CPU time per request (summed over all rounds; 10 ms resolution).",
+    )
+    out.push('')
+    out.push(
+      table(
+        ['contender', ...r.scenarios.map((sc) => sc.label)],
+        r.live.map((id) => [
+          LABELS[id],
+          ...r.scenarios.map((sc) => {
+            const c = r.cells.get(`${sc.id}/${id}`)
+            const plain = r.cells.get(`${sc.id}/plain`)
+            if (c === undefined || plain === undefined || c.cpuUs.length === 0) return 'n/a'
+            const server = median(c.cpuUs)
+            const store = storePerRequest(c)
+            const text =
+              id.startsWith('eftc') && store !== undefined
+                ? `${server.toFixed(0)} + ${store.toFixed(0)}`
+                : server.toFixed(0)
+            return `${text} (${(totalCpu(id, c) / totalCpu('plain', plain)).toFixed(2)}×)`
+          }),
+        ]),
+      ),
+    )
     out.push('')
     out.push('### Latency under that load: p50 / p99 (median over rounds)')
     out.push('')

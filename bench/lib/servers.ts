@@ -34,6 +34,8 @@ export interface PeerServer {
   readonly skipped: Readonly<Record<string, string>>
   /** Origin calls per URL since the previous call. */
   calls(): Promise<Record<string, number>>
+  /** CPU time the process used so far (µs) and the requests it served (this one included). */
+  cpu(): Promise<{ cpuUs: number; served: number }>
   /** Waits for the server's pending cache writes. */
   settled(): Promise<void>
   stop(): Promise<void>
@@ -82,6 +84,10 @@ export async function startServer(o: ServerOptions): Promise<PeerServer> {
     async calls() {
       const r = await fetch(`${base}/__calls`)
       return (await r.json()) as Record<string, number>
+    },
+    async cpu() {
+      const r = await fetch(`${base}/__cpu`)
+      return (await r.json()) as { cpuUs: number; served: number }
     },
     async settled() {
       await (await fetch(`${base}/__settled`)).arrayBuffer()
