@@ -12,6 +12,7 @@
  */
 import type { Server } from 'node:http'
 import express, { type Request, type Response } from 'express'
+import { pino } from 'pino'
 import { MemcachedStore, MemoryStore, responseCache } from '../src/index.js'
 import type { MemcachedStoreEvent } from '../src/store/memcached.js'
 import { startMemcached } from '../test/helpers/memcached.js'
@@ -29,6 +30,9 @@ import {
   summarize,
   table,
 } from './lib/stats.js'
+
+/** The faults are provoked on purpose: their warnings would only bury the progress lines. */
+const quiet = pino({ level: 'silent' })
 
 const ROUNDS = envNumber('BENCH_HTTP_ROUNDS', 4)
 const DURATION_MS = envNumber('BENCH_HTTP_MS', 1200)
@@ -144,8 +148,14 @@ async function main(): Promise<void> {
     store: new MemcachedStore({ servers: mc.address }),
     prefix: 'bench',
     ttl: '1h',
+    logger: quiet,
   })
-  const memCache = responseCache({ store: new MemoryStore(), prefix: 'bench', ttl: '1h' })
+  const memCache = responseCache({
+    store: new MemoryStore(),
+    prefix: 'bench',
+    ttl: '1h',
+    logger: quiet,
+  })
   const faultCache = responseCache({
     store: new MemcachedStore({
       servers: mcDown.address,
@@ -153,6 +163,7 @@ async function main(): Promise<void> {
     }),
     prefix: 'bench',
     ttl: '1h',
+    logger: quiet,
   })
 
   const render = (_req: Request, res: Response): void => {

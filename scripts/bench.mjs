@@ -1,20 +1,25 @@
 #!/usr/bin/env node
 // Runs the benchmarks under bench/ one after another and prints one Markdown report on stdout
 // (progress goes to stderr). `node scripts/bench.mjs http large` runs a subset; `--out FILE` also
-// writes the report to FILE. Each benchmark runs in its own process (node --import tsx), started
+// writes the report to FILE. BENCH_QUICK=1 runs only the peer comparison, shortened (~1 minute, a
+// smoke check; its files go to .tmp/bench, not docs/bench). `profile` (a CPU profile of the HIT
+// path) runs only when named. Each benchmark runs in its own process (node --import tsx), started
 // and, past its time limit, killed here by its pid; the benchmarks start and stop their own
 // memcached processes and children, bound to 127.0.0.1 only.
 import { spawn, spawnSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const quick = process.env.BENCH_QUICK === '1'
+// Budget for the default set: under 10 minutes in all (peers ~5, http ~1.6, large ~1.1).
 const BENCHES = [
-  { name: 'http', file: 'bench/http.ts', limitS: 180 },
-  { name: 'stampede', file: 'bench/stampede.ts', limitS: 180 },
-  { name: 'large', file: 'bench/large.ts', limitS: 180 },
+  { name: 'peers', file: 'bench/peers.ts', limitS: quick ? 150 : 480 },
+  { name: 'http', file: 'bench/http.ts', limitS: 180, full: true },
+  { name: 'large', file: 'bench/large.ts', limitS: 180, full: true },
+  { name: 'profile', file: 'bench/profile.ts', limitS: 120, optIn: true },
 ]
 
 const args = process.argv.slice(2)
@@ -24,7 +29,9 @@ for (let i = 0; i < args.length; i++) {
   if (args[i] === '--out') outFile = args[++i]
   else if (!args[i].startsWith('--')) names.push(args[i])
 }
-const selected = names.length ? BENCHES.filter((b) => names.includes(b.name)) : BENCHES
+const selected = names.length
+  ? BENCHES.filter((b) => names.includes(b.name))
+  : BENCHES.filter((b) => !b.optIn && !(quick && b.full))
 const unknown = names.filter((n) => !BENCHES.some((b) => b.name === n))
 if (unknown.length) {
   console.error(
@@ -64,6 +71,20 @@ function run(bench) {
   })
 }
 
+/** `model name` from /proc/cpuinfo (Linux), else what os.cpus() says. */
+function cpuModel() {
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('model name'))
+    const model = line?.split(':')[1]?.trim()
+    if (model) return model
+  } catch {
+    // Not Linux.
+  }
+  return cpus()[0]?.model ?? 'unknown CPU'
+}
+
 function version(cmd, argv) {
   const r = spawnSync(cmd, argv, { encoding: 'utf8' })
   return r.status === 0 ? r.stdout.trim().split('\n')[0] : 'unknown'
@@ -88,7 +109,9 @@ for (const bench of selected) {
   console.error(`[bench] ${bench.file} done in ${r.seconds.toFixed(0)} s`)
 }
 
-const rev = version('git', ['-C', root, 'rev-parse', '--short', 'HEAD'])
+// BENCH_REVISION names the code when the tree has no .git (an export of a merge, say).
+const rev =
+  process.env.BENCH_REVISION || version('git', ['-C', root, 'rev-parse', '--short', 'HEAD'])
 const dirty = spawnSync('git', ['-C', root, 'status', '--porcelain', 'src'], {
   encoding: 'utf8',
 }).stdout.trim()
@@ -98,7 +121,8 @@ const header = [
   '# express-ft-cache benchmarks',
   '',
   `${new Date().toISOString()} · commit ${rev}${dirty} · Node ${process.version} · ${version('memcached', ['-V'])} · ` +
-    `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} · ${Math.round(totalmem() / 2 ** 30)} GiB · total ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    `${cpus().length} cores × ${cpuModel()} · ${Math.round(totalmem() / 2 ** 30)} GiB · total ${((Date.now() - started) / 1000).toFixed(0)} s` +
+    (quick ? ' · **BENCH_QUICK=1: a smoke run, not for publishing**' : ''),
   '',
   `Load average (1 min) before: ${loadBefore}, after: ${loadavg()[0].toFixed(2)} (this run itself adds about 2).`,
   '',

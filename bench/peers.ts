@@ -1,0 +1,359 @@
+/**
+ * express-ft-cache against its peers: plain Express (the baseline), a bare Map middleware (the
+ * ceiling of any in-process cache), express-ft-cache on memcached, the same with its in-process hot
+ * tier, apicache and route-cache. Every contender is an Express 5 app in its own child process
+ * serving the same routes (./lib/contenders.ts); the load comes from another child process
+ * (./lib/load-worker.ts: closed loop, keep-alive connections).
+ *
+ * Throughput: for each body size (1, 10, 100, 500 KB, entries fresh) and a slow origin (100 ms),
+ * rounds of every contender one after the other (the order rotating every round); each req/s is
+ * divided by plain Express's in the same round; medians over rounds.
+ *
+ * Stampede: 4 processes hosting every contender, one memcached; a burst of 200 requests spread over
+ * the 4 processes at a cold key, then at an expired one (lifetimes of 1 s here); origin calls
+ * counted per burst.
+ *
+ * Writes results.json, results.md and chart.svg to BENCH_OUT_DIR (default docs/bench; .tmp/bench with
+ * BENCH_QUICK=1, a ~1 minute smoke run) and prints a Markdown summary on stdout.
+ *
+ * Run: node --import tsx bench/peers.ts   (BENCH_QUICK, BENCH_PEERS_ROUNDS, BENCH_PEERS_MS,
+ * BENCH_CONCURRENCY, BENCH_STAMPEDE_TRIALS, BENCH_OUT_DIR, BENCH_PEERS_PARTS=throughput|stampede)
+ */
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { startMemcached } from '../test/helpers/memcached.js'
+import { renderChart } from './lib/chart.js'
+import { CONTENDERS, type ContenderId, LABELS, SIZES_KB, SLOW_KB } from './lib/contenders.js'
+import { formatJson } from './lib/json.js'
+import { type JobResult, type LoadGenerator, startLoadGenerator } from './lib/load.js'
+import { describeMachine } from './lib/machine.js'
+import {
+  type Burst,
+  type Cell,
+  type Method,
+  newBurst,
+  newCell,
+  type PeerResults,
+  recordBurst,
+  recordSegment,
+  type Scenario,
+  type SegmentCpu,
+  STAMPEDE_KINDS,
+  toJson,
+  toMarkdown,
+} from './lib/peer-report.js'
+import { processCpuUs } from './lib/proc.js'
+import { type PeerServer, startServer } from './lib/servers.js'
+import { envNumber, median, progress } from './lib/stats.js'
+
+const QUICK = process.env.BENCH_QUICK === '1'
+const ORIGIN_MS = 100
+const METHOD: Method = {
+  quick: QUICK,
+  rounds: envNumber('BENCH_PEERS_ROUNDS', QUICK ? 2 : 7),
+  measuredMs: envNumber('BENCH_PEERS_MS', QUICK ? 300 : 700),
+  warmupMs: QUICK ? 100 : 200,
+  connections: envNumber('BENCH_CONCURRENCY', 8),
+  ttlSeconds: 60,
+  originMs: ORIGIN_MS,
+  stampede: {
+    processes: 4,
+    requests: 200,
+    trials: envNumber('BENCH_STAMPEDE_TRIALS', QUICK ? 1 : 3),
+    ttlSeconds: 1,
+  },
+}
+/** Which parts run (for working on one of them): 'throughput', 'stampede' or both (default). */
+const PARTS = (process.env.BENCH_PEERS_PARTS ?? 'throughput,stampede').split(',')
+const OUT_REL = process.env.BENCH_OUT_DIR ?? (QUICK ? '.tmp/bench' : 'docs/bench')
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const OUT_DIR = join(ROOT, OUT_REL)
+
+/** The code measured: BENCH_REVISION when set (e.g. a tree exported without .git), else git's. */
+function revision(): string {
+  if (process.env.BENCH_REVISION) return process.env.BENCH_REVISION
+  const git = (...args: string[]) => spawnSync('git', ['-C', ROOT, ...args], { encoding: 'utf8' })
+  const head = git('rev-parse', '--short', 'HEAD')
+  if (head.status !== 0) return 'unknown'
+  const dirty = git('status', '--porcelain', 'src').stdout.trim() !== ''
+  return `${head.stdout.trim()}${dirty ? ' (src/ modified)' : ''}`
+}
+
+const SCENARIOS: readonly Scenario[] = [
+  ...SIZES_KB.map((kb) => ({ id: `${kb}k`, label: `${kb} KB`, path: `/b/${kb}` })),
+  { id: 'slow', label: `slow origin (${ORIGIN_MS} ms, ${SLOW_KB} KB)`, path: '/slow' },
+]
+
+interface Context {
+  readonly memcached: string
+  readonly memcachedPid: number
+  readonly runId: string
+  readonly load: LoadGenerator
+  /** Filled by whichever part starts servers first. */
+  readonly skipped: Partial<Record<ContenderId, string>>
+  /** Every server started, stopped in the end whatever happens. */
+  readonly started: Set<PeerServer>
+}
+
+async function start(
+  ctx: Context,
+  contenders: readonly ContenderId[],
+  prefix: string,
+  ttlS: number,
+): Promise<PeerServer> {
+  const s = await startServer({
+    contenders,
+    servers: ctx.memcached,
+    prefix: `${ctx.runId}-${prefix}`,
+    ttlS,
+    originMs: ORIGIN_MS,
+  })
+  ctx.started.add(s)
+  for (const [id, why] of Object.entries(s.skipped)) {
+    if (ctx.skipped[id as ContenderId] === undefined) progress(`peers: ${id} ${why}`)
+    ctx.skipped[id as ContenderId] = why
+  }
+  return s
+}
+
+async function stop(ctx: Context, servers: Iterable<PeerServer>): Promise<void> {
+  await Promise.all(
+    [...servers].map(async (s) => {
+      await s.stop()
+      ctx.started.delete(s)
+    }),
+  )
+}
+
+/** Every contender alone in its process, on each scenario, round after round. */
+async function throughput(ctx: Context): Promise<Map<string, Cell>> {
+  progress(`peers: starting ${CONTENDERS.length} servers${QUICK ? ' (quick mode)' : ''}`)
+  const all = await Promise.all(CONTENDERS.map((id) => start(ctx, [id], 'tp', METHOD.ttlSeconds)))
+  const servers = new Map<ContenderId, PeerServer>()
+  for (const [i, id] of CONTENDERS.entries()) {
+    if (ctx.skipped[id] === undefined) servers.set(id, all[i]!)
+  }
+  await stop(
+    ctx,
+    all.filter((s) => ![...servers.values()].includes(s)),
+  )
+  const live = [...servers.keys()]
+
+  // Fill every cache (the second request of each pair is a hit) before anything is measured.
+  for (const s of servers.values()) {
+    for (const sc of SCENARIOS) {
+      for (let i = 0; i < 2; i++) {
+        await fetch(`http://127.0.0.1:${s.port}${sc.path}`).then((r) => r.arrayBuffer())
+        await s.settled()
+      }
+    }
+    await s.calls()
+  }
+
+  const segment = async (id: ContenderId, sc: Scenario, warmupMs: number, durationMs: number) => {
+    const s = servers.get(id)!
+    const before = await s.cpu()
+    const storeBefore = processCpuUs(ctx.memcachedPid)
+    const r = await load(ctx, s.port, sc.path, warmupMs, durationMs)
+    const after = await s.cpu()
+    const storeAfter = processCpuUs(ctx.memcachedPid)
+    const calls = await s.calls()
+    const cpu: SegmentCpu = {
+      serverUs: after.cpuUs - before.cpuUs,
+      storeUs:
+        storeBefore === undefined || storeAfter === undefined
+          ? undefined
+          : storeAfter - storeBefore,
+      // The second /__cpu request is counted too.
+      requests: after.served - before.served - 1,
+    }
+    return { r, originCalls: calls[sc.path] ?? 0, cpu }
+  }
+
+  progress('peers: warm-up pass')
+  for (const id of live) for (const sc of SCENARIOS) await segment(id, sc, 0, QUICK ? 100 : 300)
+
+  const cells = new Map<string, Cell>()
+  for (let round = 0; round < METHOD.rounds; round++) {
+    const order = live.map((_, i) => live[(i + round) % live.length]!)
+    progress(`peers: throughput round ${round + 1}/${METHOD.rounds} (${order.join(' ')})`)
+    for (const sc of SCENARIOS) {
+      for (const id of order) {
+        const { r, originCalls, cpu } = await segment(id, sc, METHOD.warmupMs, METHOD.measuredMs)
+        const key = `${sc.id}/${id}`
+        if (!cells.has(key)) cells.set(key, newCell())
+        recordSegment(cells.get(key)!, r, originCalls, cpu)
+      }
+      const plain = cells.get(`${sc.id}/plain`)!.rps.at(-1)!
+      for (const id of order) {
+        const c = cells.get(`${sc.id}/${id}`)!
+        c.ratio.push(c.rps.at(-1)! / plain)
+      }
+    }
+  }
+  await stop(ctx, servers.values())
+  return cells
+}
+
+function load(
+  ctx: Context,
+  port: number,
+  path: string,
+  warmupMs: number,
+  durationMs: number,
+): Promise<JobResult> {
+  return ctx.load.run({
+    kind: 'load',
+    port,
+    method: 'GET',
+    path,
+    concurrency: METHOD.connections,
+    warmupMs,
+    durationMs,
+  })
+}
+
+/** Bursts at a cold and at an expired key, over processes that each host every contender. */
+async function stampede(ctx: Context): Promise<Map<string, Burst>> {
+  const s = METHOD.stampede
+  progress(`peers: stampede, ${s.processes} processes`)
+  const servers = await Promise.all(
+    Array.from({ length: s.processes }, () => start(ctx, CONTENDERS, 'st', s.ttlSeconds)),
+  )
+  const live = CONTENDERS.filter((id) => ctx.skipped[id] === undefined)
+  const ports = servers.map((x) => x.port)
+  // Origin calls per URL, summed over the processes since the start.
+  const tally: Record<string, number> = {}
+  const collect = async (): Promise<void> => {
+    await Promise.all(servers.map((x) => x.settled()))
+    for (const calls of await Promise.all(servers.map((x) => x.calls()))) {
+      for (const [k, v] of Object.entries(calls)) tally[k] = (tally[k] ?? 0) + v
+    }
+  }
+  const burst = (path: string) => ctx.load.run({ kind: 'burst', ports, n: s.requests, path })
+
+  // Warm every route and connection on a key that is not measured.
+  for (const id of live) {
+    for (let i = 0; i < 2; i++)
+      await ctx.load.run({ kind: 'burst', ports, n: 40, path: `/${id}/slow?k=warm` })
+  }
+  await collect()
+
+  const bursts = new Map<string, Burst>()
+  for (const kind of STAMPEDE_KINDS) for (const id of live) bursts.set(`${kind}/${id}`, newBurst())
+  for (let trial = 0; trial < s.trials; trial++) {
+    progress(`peers: stampede trial ${trial + 1}/${s.trials}`)
+    const order = live.map((_, i) => live[(i + trial) % live.length]!)
+    const path = (kind: string, id: ContenderId): string => `/${id}/slow?k=${kind}-${trial}`
+    const results = new Map<string, JobResult>()
+    for (const id of order) {
+      results.set(`cold/${id}`, await burst(path('cold', id)))
+      await collect()
+    }
+    // Expired: every process served the key once (each in-process cache holds its own copy), then
+    // the lifetime passed.
+    const primed: Record<string, number> = {}
+    for (const id of order) {
+      for (const port of ports) {
+        await fetch(`http://127.0.0.1:${port}${path('expired', id)}`).then((r) => r.arrayBuffer())
+        await collect()
+      }
+      primed[id] = tally[path('expired', id)] ?? 0
+    }
+    await sleep(s.ttlSeconds * 1000 + 300)
+    for (const id of order) {
+      results.set(`expired/${id}`, await burst(path('expired', id)))
+      await collect()
+    }
+    // A regeneration in the background may start after its burst was answered.
+    await sleep(ORIGIN_MS * 3)
+    await collect()
+    for (const id of live) {
+      recordBurst(
+        bursts.get(`cold/${id}`)!,
+        results.get(`cold/${id}`)!,
+        tally[path('cold', id)] ?? 0,
+        s.requests,
+      )
+      recordBurst(
+        bursts.get(`expired/${id}`)!,
+        results.get(`expired/${id}`)!,
+        (tally[path('expired', id)] ?? 0) - (primed[id] ?? 0),
+        s.requests,
+      )
+    }
+  }
+  await stop(ctx, servers)
+  return bursts
+}
+
+async function main(): Promise<void> {
+  const t0 = performance.now()
+  const before = describeMachine()
+  const mc = await startMemcached({ memoryMb: 256 })
+  const ctx: Context = {
+    memcached: mc.address,
+    memcachedPid: mc.pid,
+    runId: `p${Date.now().toString(36)}`,
+    load: await startLoadGenerator(),
+    skipped: {},
+    started: new Set(),
+  }
+  try {
+    const cells = PARTS.includes('throughput') ? await throughput(ctx) : new Map<string, Cell>()
+    const bursts = PARTS.includes('stampede') ? await stampede(ctx) : new Map<string, Burst>()
+    const machine = { ...describeMachine(), loadAverage1mBefore: before.loadAverage1m }
+    const results: PeerResults = {
+      revision: revision(),
+      machine,
+      method: METHOD,
+      runSeconds: Math.round((performance.now() - t0) / 1000),
+      skipped: ctx.skipped,
+      live: CONTENDERS.filter((id) => ctx.skipped[id] === undefined),
+      scenarios: SCENARIOS,
+      cells,
+      bursts,
+    }
+    mkdirSync(OUT_DIR, { recursive: true })
+    writeFileSync(join(OUT_DIR, 'results.json'), formatJson(toJson(results)))
+    if (cells.size > 0) {
+      const ratios = (sc: Scenario): Record<string, number> =>
+        Object.fromEntries(
+          results.live.map((id) => [id, median(cells.get(`${sc.id}/${id}`)?.ratio ?? [])]),
+        )
+      const chart = renderChart({
+        title: `req/s relative to plain Express · ${machine.cores} × ${machine.cpuModel} · Node ${machine.node}`,
+        note:
+          `bench/peers.ts · ${METHOD.connections} keep-alive connections, closed loop · median of ` +
+          `${METHOD.rounds} rounds of ${METHOD.measuredMs} ms · ${results.machine.memcached} on loopback · ` +
+          `load average ${before.loadAverage1m} before, ${machine.loadAverage1m} after${QUICK ? ' · QUICK MODE' : ''}`,
+        contenders: CONTENDERS.map((id) => ({
+          id,
+          label: LABELS[id],
+          skipped: ctx.skipped[id] !== undefined,
+        })),
+        groups: SCENARIOS.filter((sc) => sc.id !== 'slow').map((sc) => ({
+          label: sc.label,
+          values: ratios(sc),
+        })),
+        slow: { label: `slow origin (${ORIGIN_MS} ms)`, values: ratios(SCENARIOS.at(-1)!) },
+      })
+      writeFileSync(join(OUT_DIR, 'chart.svg'), chart)
+    }
+    const markdown = toMarkdown(results, OUT_REL)
+    writeFileSync(join(OUT_DIR, 'results.md'), markdown)
+    process.stdout.write(markdown)
+  } finally {
+    await ctx.load.close()
+    await stop(ctx, ctx.started)
+    await mc.stop()
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error)
+  process.exitCode = 1
+})
