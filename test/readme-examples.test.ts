@@ -193,6 +193,12 @@ async function get(
   }
 }
 
+/** Waits (bounded, generously) until `done()` holds; the assertion after it says what was missing. */
+async function eventually(done: () => boolean, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+}
+
 /** A fresh HIT, or one coalesced with the first request's render (its write may still be going). */
 const HIT_STATUS = /^express-ft-cache; hit; ttl=\d+(; detail=coalesced)?$/
 
@@ -243,7 +249,8 @@ const CHECKS: Record<string, (p: Program, mc: MemcachedProcess) => Promise<void>
       assert.equal(me.xCache, 'BYPASS')
       assert.equal(me.cacheStatus, 'express-ft-cache; fwd=bypass; detail=disabled')
     }
-    // pino-http's completion line carries the outcome.
+    // pino-http's completion line carries the outcome (it reaches our pipe a little later).
+    await eventually(() => /"cache":"HIT"/.test(p.stdout()))
     assert.match(p.stdout(), /"cache":"HIT"/)
     // SIGTERM: the server closes, cache.close() runs, and the process exits by itself.
     kill(p.child, 'SIGTERM')
@@ -342,9 +349,7 @@ describe('README quick start without memcached', () => {
         assert.equal(res.status, 200)
         assert.equal(res.xCache, 'MISS')
       }
-      const deadline = Date.now() + 30_000
-      while (!p.stderr().includes('EFTC_MEMCACHED_UNREACHABLE') && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 50))
+      await eventually(() => p.stderr().includes('EFTC_MEMCACHED_UNREACHABLE'))
       const warnings = p.stderr().match(/"code":"EFTC_MEMCACHED_UNREACHABLE"/g) ?? []
       assert.equal(warnings.length, 1, `one unreachable warning on stderr:\n${p.stderr()}`)
       assert.ok(
