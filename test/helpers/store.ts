@@ -5,7 +5,7 @@
  */
 import { type CacheStore, MemoryStore } from '../../src/index.js'
 
-export type StoreOp = 'get' | 'set' | 'add' | 'delete'
+export type StoreOp = 'get' | 'set' | 'add' | 'delete' | 'compareAndDelete'
 
 /** What a rule does to one call. */
 export type Fault =
@@ -111,8 +111,12 @@ export class ControlledStore implements CacheStore {
     return this.#run('set', key, undefined, () => this.inner.set(key, value, ttlSeconds))
   }
 
-  add(key: string, value: Buffer, ttlSeconds: number): Promise<boolean> {
+  add(key: string, value: Buffer, ttlSeconds: number): Promise<bigint | false> {
     return this.#run('add', key, false, () => this.inner.add(key, value, ttlSeconds))
+  }
+
+  compareAndDelete(key: string, cas: bigint): Promise<boolean> {
+    return this.#run('compareAndDelete', key, false, () => this.inner.compareAndDelete(key, cas))
   }
 
   delete(key: string): Promise<void> {
