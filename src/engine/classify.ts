@@ -60,7 +60,9 @@ export function classify(
       const part = route.key(req)
       if (part !== undefined && typeof part !== 'string')
         throw new TypeError('`key` must return a string or undefined')
-      custom = part
+      // A route's own key never equals the app-level key, even when it returns undefined: the
+      // app-level lookup (which runs first) must not find what a keyed route rendered.
+      custom = route.key === cfg.key ? part : JSON.stringify(['route', part ?? null])
     } catch (error) {
       return { kind: 'key-error', error }
     }

@@ -274,10 +274,12 @@ export class Invalidations {
     deadline: number,
     logger?: Logger,
   ): Promise<Validity | 'failed'> {
+    await this.upToDate(Date.now())
     const records = await Promise.all(
       [ALL_TAG, ...entry.tags].map(async (tag) => {
         const r = await this.read(tag, deadline, logger)
-        return r === 'missing' ? this.create(tag, Date.now(), deadline, logger) : r
+        // "Invalidated now", a millisecond back: a render starting this very millisecond is after it.
+        return r === 'missing' ? this.create(tag, Date.now() - 1, deadline, logger) : r
       }),
     )
     let v: Validity = 'valid'
@@ -321,6 +323,12 @@ export class Invalidations {
   async invalidate(tags: readonly string[], soft: boolean, at = Date.now()): Promise<void> {
     const deadline = Date.now() + Math.max(this.timeoutMs, 1000)
     const failures: string[] = []
+    // This process obeys at once, before any round trip: the client that made a change must not
+    // read the old entry back.
+    for (const tag of new Set(tags)) {
+      if (!soft) this.remember(tag, { hard: at, soft: 0 })
+      else if (this.memo.get(tag) !== undefined) this.remember(tag, { hard: 0, soft: at })
+    }
     await Promise.all(
       [...new Set(tags)].map(async (tag) => {
         const key = this.recordKey(tag)
@@ -390,13 +398,23 @@ export function invalidateAfterUnsafe(
   res.once('finish', settle)
   res.once('close', () => {
     if (res.headersSent) return settle()
-    // Gone before the head: the handler may still commit. Catch the status it ends up with.
-    const writeHead = res.writeHead
-    res.writeHead = function (this: ServerResponse, ...args: Parameters<typeof writeHead>) {
+    // Gone before the head: the handler may still commit. Node skips writeHead on a destroyed
+    // response and goes straight to end(): catch the status it ends up with at either.
+    const { writeHead, end } = res
+    const restore = (): void => {
       res.writeHead = writeHead
+      res.end = end
+    }
+    res.writeHead = function (this: ServerResponse, ...args: Parameters<typeof writeHead>) {
+      restore()
       const out = writeHead.apply(this, args)
       settle()
       return out
     } as typeof writeHead
+    res.end = function (this: ServerResponse, ...args: Parameters<typeof end>) {
+      restore()
+      settle()
+      return end.apply(this, args)
+    } as typeof end
   })
 }

@@ -70,7 +70,7 @@ forEachExpress('stats()', (express) => {
     const cache = cacheOn(mc)
     t.after(() => cache.close())
     const s = cache.stats()
-    assert.deepEqual(s.requests, { hit: 0, stale: 0, miss: 0, bypass: 0 })
+    assert.deepEqual(s.requests, { hit: 0, stale: 0, revalidated: 0, miss: 0, bypass: 0 })
     assert.equal(s.renders, 0)
     assert.equal(s.coalesced, 0)
     assert.deepEqual(s.locks, { won: 0, lost: 0 })
