@@ -106,6 +106,13 @@ function sharedByResponse(headers: OutgoingHttpHeaders): boolean {
   return cc.has('public') || cc.has('s-maxage')
 }
 
+/** A refusal's reason as a Cache-Status detail token: `vary *` -> `vary-star`, `status 302` -> `status`. */
+export function notStoredDetail(reason: string): string {
+  if (reason.startsWith('status ')) return 'status'
+  if (reason === 'vary *') return 'vary-star'
+  return reason.replace(/ /g, '-')
+}
+
 function surrogateKeys(value: OutgoingHttpHeaders[string]): string[] {
   if (value === undefined) return []
   const text = Array.isArray(value) ? value.join(' ') : String(value)
@@ -227,15 +234,30 @@ export class Renderer {
             status === 200 &&
             isNotModified(state.conditional, toStoredHeaders(headers, new Set()))
           if (notModified) state.divert = 'conditional'
+          // RFC 9211 §2.4: what the origin answered ("stored" is not claimed: the write comes later).
+          const cacheStatus = res.getHeader('cache-status')
+          const why = state.verdict.store ? undefined : notStoredDetail(state.verdict.reason)
+          if (typeof cacheStatus === 'string') {
+            // RFC 9211 §2.8: detail= says why the response is not stored (no-store, cookie, ...).
+            const detail = why === undefined || !state.plan.store ? undefined : why
+            // One detail per entry (RFC 8941 parameters): the reason replaces an earlier one.
+            const base =
+              detail === undefined ? cacheStatus : cacheStatus.replace(/; detail=[^;]*/, '')
+            res.setHeader(
+              'cache-status',
+              `${base}; fwd-status=${status}${detail === undefined ? '' : `; detail=${detail}`}`,
+            )
+          }
           if (!state.verdict.store) {
+            if (state.plan.store && d.logger.isLevelEnabled('debug'))
+              d.logger.debug(
+                { url: req.originalUrl, status, reason: why },
+                'express-ft-cache: not stored',
+              )
             // Release waiters now, not after the body: they run their own handlers.
             this.settleUncacheable(state, state.verdict.transient)
             return notModified ? 'divert' : 'skip'
           }
-          // RFC 9211 §2.4: what the origin answered ("stored" is not claimed: the write comes later).
-          const cacheStatus = res.getHeader('cache-status')
-          if (typeof cacheStatus === 'string')
-            res.setHeader('cache-status', `${cacheStatus}; fwd-status=${status}`)
           return notModified ? 'divert' : 'keep'
         },
         afterHead: stillStorable,
