@@ -398,6 +398,34 @@ forEachExpress('truncated responses (issue 7.3)', (express) => {
   })
 })
 
+forEachExpress('aborted responses', (express) => {
+  it('a chunked response destroyed mid-body is never stored', async (t) => {
+    const { app, cache, calls } = setup(
+      express,
+      {},
+      (app, _cache, count) => {
+        app.get('/broken', (_req, res) => {
+          count()
+          res.type('text')
+          res.write('first half, ')
+          // A stream that errors half-way: Express/pipeline destroy the response.
+          setTimeout(() => res.destroy(), 20)
+        })
+      },
+      t,
+    )
+    const port = await listen(app, t)
+    const cut = await raw(port, '/broken')
+    assert.equal(cut.complete, false)
+    await cache.settled()
+    const again = await raw(port, '/broken')
+    assert.equal(again.complete, false)
+    assert.equal(again.headers['x-cache'], 'MISS', 'the partial body was not stored')
+    await cache.settled()
+    assert.equal(calls(), 2)
+  })
+})
+
 forEachExpress('cookies (issue 7.4, RFC 9111 §3.5 applied to Cookie)', (express) => {
   const routes = (app: Express, cache: ResponseCache, count: () => number): void => {
     app.get('/me', (req, res) => {
@@ -756,6 +784,53 @@ forEachExpress('hit-for-miss at the variant key (issue 7.7)', (express) => {
     await cache.settled()
     assert.equal((await ask(app, 'en')).headers['x-cache'], 'HIT')
     assert.equal(calls(), 4)
+  })
+})
+
+forEachExpress('coalescing across Vary values', (express) => {
+  it('a waiter whose Vary values differ from the leader’s renders its own variant', async (t) => {
+    let started!: () => void
+    const inLeader = new Promise<void>((r) => {
+      started = r
+    })
+    let go!: () => void
+    const gate = new Promise<void>((r) => {
+      go = r
+    })
+    const { app, cache, calls } = setup(
+      express,
+      { waitTimeout: 30 },
+      (app, _cache, count) => {
+        app.get('/hello', async (req, res) => {
+          if (count() === 1) {
+            started()
+            await gate
+          }
+          const lang = String(req.headers['accept-language'])
+          res.set('vary', 'Accept-Language').type('text').send(`hello in ${lang}`)
+        })
+      },
+      t,
+    )
+    const ask = (lang: string) =>
+      request(app)
+        .get('/hello')
+        .set('accept-language', lang)
+        .then((r) => r)
+    const leader = ask('en')
+    await inLeader
+    const fr = ask('fr')
+    const en = ask('en')
+    // Both are queued on the leader's in-process render by now (a lookup is a local round trip).
+    await delay(150)
+    go()
+    const [a, b, c] = await within(20_000, Promise.all([leader, fr, en]), 'the three requests')
+    assert.equal(a.text, 'hello in en')
+    assert.equal(b.text, 'hello in fr', 'never the leader’s variant')
+    assert.equal(c.text, 'hello in en')
+    assert.equal(c.headers['x-cache'], 'HIT', 'same Vary values share the render')
+    assert.equal(calls(), 2)
+    await cache.settled()
   })
 })
 
