@@ -13,6 +13,7 @@ import pino from 'pino'
 import { pinoHttp } from 'pino-http'
 import request from 'supertest'
 import type { ResponseCache, ResponseCacheOptions } from '../../src/index.js'
+import { MemcachedStore } from '../../src/store/memcached.js'
 import { cacheOn, delay } from '../helpers/app.js'
 import { type ExpressFactory, forEachExpress } from '../helpers/express.js'
 import { type MemcachedProcess, startMemcached } from '../helpers/memcached.js'
@@ -27,6 +28,18 @@ after(async () => {
 
 type T = { after(fn: () => unknown): void }
 
+/**
+ * A cache on the test memcached with deadlines far above a loaded CI box's worst round trip: these
+ * tests assert what is stored and served, and a read or write-back that timed out would turn an
+ * expected HIT into a MISS.
+ */
+const cacheFor = (options: ResponseCacheOptions = {}): ResponseCache =>
+  cacheOn(mc, {
+    store: new MemcachedStore({ servers: mc.address, timeout: '2s' }),
+    timeout: '2s',
+    ...options,
+  })
+
 /** An app with the cache mounted (after `before`, when given) and a shared origin-call counter. */
 function setup(
   express: ExpressFactory,
@@ -35,7 +48,7 @@ function setup(
   t: T,
   before?: (app: Express) => void,
 ) {
-  const cache = cacheOn(mc, options)
+  const cache = cacheFor(options)
   t.after(() => cache.close())
   const app = express()
   before?.(app)
@@ -501,7 +514,7 @@ forEachExpress('cookies (issue 7.4, RFC 9111 §3.5 applied to Cookie)', (express
   })
 
   it('cookies: "ignore" on a route-only cache opts out as well', async (t) => {
-    const cache = cacheOn(mc)
+    const cache = cacheFor()
     t.after(() => cache.close())
     const app = express()
     let calls = 0
@@ -849,7 +862,7 @@ forEachExpress('declared Content-Length above maxBodySize (issue 7.8)', (express
       release = r
     })
     const apps = Array.from({ length: size }, () => {
-      const cache = cacheOn(mc, options)
+      const cache = cacheFor(options)
       t.after(() => cache.close())
       const app = express()
       app.use((_req, res, next) => {
@@ -904,8 +917,8 @@ forEachExpress('invalidation during a render (issue 7.10)', (express) => {
   for (const how of ['this process', 'another process', 'a tag'] as const) {
     it(`a render that started before an invalidation (${how}) stores nothing`, async (t) => {
       const prefix = `inv${process.pid}x${Math.random().toString(36).slice(2)}`
-      const cache = cacheOn(mc, { prefix, tags: ['catalog'] })
-      const other = cacheOn(mc, { prefix })
+      const cache = cacheFor({ prefix, tags: ['catalog'] })
+      const other = cacheFor({ prefix })
       t.after(() => cache.close())
       t.after(() => other.close())
       let started!: () => void
