@@ -439,6 +439,90 @@ forEachExpress('aborted responses', (express) => {
   })
 })
 
+forEachExpress('replay details (mutation check)', (express) => {
+  it('a chunked body above maxBodySize is sent whole and never stored', async (t) => {
+    const { app, cache, calls } = setup(
+      express,
+      { maxBodySize: 100 },
+      (app, _cache, count) => {
+        app.get('/chunked', (_req, res) => {
+          count()
+          res.type('text')
+          for (let i = 0; i < 4; i++) res.write('c'.repeat(40))
+          res.end()
+        })
+      },
+      t,
+    )
+    const first = await request(app).get('/chunked')
+    assert.equal(first.text.length, 160)
+    await cache.settled()
+    const second = await request(app).get('/chunked')
+    assert.equal(second.text.length, 160)
+    assert.notEqual(second.headers['x-cache'], 'HIT')
+    assert.equal(calls(), 2)
+  })
+
+  it('Age counts the age the response arrived with (RFC 9111 §5.1)', async (t) => {
+    const { app, cache } = setup(
+      express,
+      {},
+      (app) => {
+        app.get('/aged', (_req, res) => {
+          res.set({ age: '100', 'cache-control': 'max-age=600' }).type('text').send('aged')
+        })
+      },
+      t,
+    )
+    await request(app).get('/aged')
+    await cache.settled()
+    const hit = await request(app).get('/aged')
+    assert.equal(hit.headers['x-cache'], 'HIT')
+    assert.ok(Number(hit.headers.age) >= 100, `Age ${hit.headers.age}`)
+  })
+
+  it('a 304 from the cache carries validators and caching fields, not the representation’s', async (t) => {
+    const { app, cache } = setup(
+      express,
+      {},
+      (app) => {
+        app.get('/doc', (_req, res) => {
+          res.set({ etag: '"d1"', 'x-custom': 'yes', 'content-language': 'en' })
+          res.type('text').send('document')
+        })
+      },
+      t,
+    )
+    await request(app).get('/doc')
+    await cache.settled()
+    const r = await request(app).get('/doc').set('if-none-match', '"d1"')
+    assert.equal(r.status, 304)
+    assert.equal(r.headers['x-cache'], 'HIT')
+    assert.equal(r.headers.etag, '"d1"')
+    assert.equal(r.headers['x-custom'], undefined)
+    assert.equal(r.headers['content-language'], undefined)
+  })
+
+  it('a stored 404 ignores If-None-Match (RFC 9110 §13.2.1: conditions apply to 2xx)', async (t) => {
+    const { app, cache } = setup(
+      express,
+      {},
+      (app) => {
+        app.get('/gone', (_req, res) => {
+          res.status(404).set('etag', '"g1"').type('text').send('not here')
+        })
+      },
+      t,
+    )
+    await request(app).get('/gone')
+    await cache.settled()
+    const r = await request(app).get('/gone').set('if-none-match', '*')
+    assert.equal(r.headers['x-cache'], 'HIT')
+    assert.equal(r.status, 404)
+    assert.equal(r.text, 'not here')
+  })
+})
+
 forEachExpress('cookies (issue 7.4, RFC 9111 §3.5 applied to Cookie)', (express) => {
   const routes = (app: Express, cache: ResponseCache, count: () => number): void => {
     app.get('/me', (req, res) => {
@@ -454,6 +538,12 @@ forEachExpress('cookies (issue 7.4, RFC 9111 §3.5 applied to Cookie)', (express
       count()
       res.set('cache-control', 's-maxage=60').type('text')
       res.send(`shared page rendered for ${req.headers.cookie ?? 'anonymous'}`)
+    })
+    app.get('/revalidate', (req, res) => {
+      count()
+      // must-revalidate shares an Authorization response (RFC 9111 §3.5), never a cookie one.
+      res.set('cache-control', 'max-age=60, must-revalidate').type('text')
+      res.send(`revalidated page for ${req.headers.cookie ?? 'anonymous'}`)
     })
     app.get('/ignore', cache.route({ cookies: 'ignore' }), (req, res) => {
       count()
@@ -480,6 +570,11 @@ forEachExpress('cookies (issue 7.4, RFC 9111 §3.5 applied to Cookie)', (express
     const anon2 = await request(app).get('/me')
     assert.equal(anon2.headers['x-cache'], 'HIT')
     assert.equal(anon2.text, 'page for anonymous')
+    // must-revalidate does not make a cookie page shareable; only public or s-maxage do.
+    await request(app).get('/revalidate').set('cookie', 'sid=alice')
+    await cache.settled()
+    const anon3 = await request(app).get('/revalidate')
+    assert.equal(anon3.text, 'revalidated page for anonymous')
   })
 
   it('a public or s-maxage page is stored from a cookie request and may answer others', async (t) => {
@@ -849,7 +944,8 @@ forEachExpress('coalescing across Vary values', (express) => {
 
 forEachExpress('declared Content-Length above maxBodySize (issue 7.8)', (express) => {
   /**
-   * Apps whose first request (fleet-wide) declares a large body, sends half, then holds the rest
+   * Apps whose first request (fleet-wide) declares a large body (its head 300 ms late, so a second
+   * request is waiting by then), sends half, then holds the rest
    * until another request's handler starts (bounded by 4 s). `overlapped()` tells whether that
    * other handler started while the first response was still open.
    */
@@ -879,6 +975,8 @@ forEachExpress('declared Content-Length above maxBodySize (issue 7.8)', (express
           overlap ||= open > 1
           release()
         }
+        // The leader's head goes out after the waiter queued (on the flight, or polling the lock).
+        if (n === 1) await delay(300)
         res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '200' })
         res.write('a'.repeat(100))
         if (n === 1) await Promise.race([released, delay(4000)])
@@ -897,7 +995,7 @@ forEachExpress('declared Content-Length above maxBodySize (issue 7.8)', (express
       const prefix = `big${process.pid}x${Math.random().toString(36).slice(2)}`
       const { apps, overlapped } = fleet(
         size,
-        { prefix, maxBodySize: 100, waitTimeout: 30, pollInterval: 20 },
+        { prefix, maxBodySize: 100, waitTimeout: 30, pollInterval: '20ms' },
         t,
       )
       const ports = await Promise.all(apps.map(({ app }) => listen(app, t)))
@@ -914,7 +1012,7 @@ forEachExpress('declared Content-Length above maxBodySize (issue 7.8)', (express
 })
 
 forEachExpress('invalidation during a render (issue 7.10)', (express) => {
-  for (const how of ['this process', 'another process', 'a tag'] as const) {
+  for (const how of ['this process', 'another process', 'a tag', 'a soft tag'] as const) {
     it(`a render that started before an invalidation (${how}) stores nothing`, async (t) => {
       const prefix = `inv${process.pid}x${Math.random().toString(36).slice(2)}`
       const cache = cacheFor({ prefix, tags: ['catalog'] })
@@ -940,16 +1038,29 @@ forEachExpress('invalidation during a render (issue 7.10)', (express) => {
         }
         res.type('text').send(`catalog ${n}`)
       })
+      // Records for every tag of the entry exist before the render (a missing record reads as
+      // "invalidated now"), so only the write-back check can keep the old render out.
+      await Promise.all([
+        cache.invalidate('/catalog'),
+        cache.invalidateTags('catalog'),
+        cache.invalidateAll(),
+      ])
+      await delay(5)
       const first = request(app)
         .get('/catalog')
         .then((r) => r)
       await inHandler
       if (how === 'this process') await cache.invalidate('/catalog')
       else if (how === 'another process') await other.invalidate('/catalog')
-      else await other.invalidateTags('catalog')
+      else if (how === 'a tag') await other.invalidateTags('catalog')
+      // Soft: had it been stored, the old render would be served STALE (readers see 'stale').
+      else await other.invalidateTags('catalog', { soft: true })
       go()
       assert.equal((await first).text, 'catalog 1')
       await cache.settled()
+      // RFC 9111 §5.2.1.7: only-if-cached shows what is stored without running the handler.
+      const probe = await request(app).get('/catalog').set('cache-control', 'only-if-cached')
+      assert.equal(probe.status, 504, 'nothing stored, not even a stale copy')
       const next = await request(app).get('/catalog')
       assert.equal(next.text, 'catalog 2', 'the old render was not stored')
       await cache.settled()
