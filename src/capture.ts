@@ -1,4 +1,5 @@
 import type { OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import { setHeaderList } from './http/headers.js'
 
 /** What a handler produced. `body` is undefined when it was not kept (too large, or not wanted). */
 export interface Captured {
@@ -119,7 +120,8 @@ export function captureResponse(
         return
       }
       for (const name of res.getHeaderNames()) if (!keepOnReply.has(name)) res.removeHeader(name)
-      origWriteHead.call(res, s, list)
+      setHeaderList(res, list)
+      origWriteHead.call(res, s)
       origEnd.call(res, body)
     } catch {
       res.destroy()

@@ -398,23 +398,15 @@ export function invalidateAfterUnsafe(
   res.once('finish', settle)
   res.once('close', () => {
     if (res.headersSent) return settle()
-    // Gone before the head: the handler may still commit. Node skips writeHead on a destroyed
-    // response and goes straight to end(): catch the status it ends up with at either.
-    const { writeHead, end } = res
-    const restore = (): void => {
-      res.writeHead = writeHead
-      res.end = end
+    // Gone before the head: the handler may still commit. Node skips the implicit writeHead when a
+    // destroyed response is ended with a body (res.send, res.json): watch write and end too.
+    for (const method of ['writeHead', 'write', 'end'] as const) {
+      const original = res[method] as (this: ServerResponse, ...args: unknown[]) => unknown
+      res[method] = function (this: ServerResponse, ...args: unknown[]) {
+        const out = original.apply(this, args)
+        settle()
+        return out
+      } as never
     }
-    res.writeHead = function (this: ServerResponse, ...args: Parameters<typeof writeHead>) {
-      restore()
-      const out = writeHead.apply(this, args)
-      settle()
-      return out
-    } as typeof writeHead
-    res.end = function (this: ServerResponse, ...args: Parameters<typeof end>) {
-      restore()
-      settle()
-      return end.apply(this, args)
-    } as typeof end
   })
 }

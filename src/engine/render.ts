@@ -265,9 +265,11 @@ export class Renderer {
           try {
             if (plan.regenKey !== undefined) d.regenerating.delete(plan.regenKey)
             if (reply !== undefined && state.divert === 'stale' && plan.fallback !== undefined) {
-              // A 5xx diverted in favour of the stale copy (RFC 5861 stale-if-error). The lock stays
-              // held, so a failing origin is retried at most once per lockTtl.
-              this.settleUncacheable(state, true, false)
+              // A 5xx diverted in favour of the stale copy (RFC 5861 stale-if-error). While
+              // regenerating, the lock stays held (the others are served stale meanwhile), so a
+              // failing origin is retried at most once per lockTtl. On a cold key nothing answers
+              // the others: release it, or they poll for a render that is over.
+              this.settleUncacheable(state, true, plan.regenKey === undefined)
               d.responder.serve(
                 req,
                 res,

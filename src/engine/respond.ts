@@ -7,6 +7,7 @@ import type { Request } from 'express'
 import type { Logger } from 'pino'
 import type { ResponseEntry } from '../entry.js'
 import { isNotModified, NOT_MODIFIED_FIELDS } from '../http/conditional.js'
+import { setHeaderList } from '../http/headers.js'
 import { answerRange } from '../http/range.js'
 import { bindOutcome } from '../logging.js'
 import type { CacheConfig } from '../options.js'
@@ -71,7 +72,8 @@ export class Responder {
     outcome: Outcome,
     detail: string | undefined,
     write: Writer = (status, headers, body) => {
-      res.writeHead(status, headers)
+      setHeaderList(res, headers)
+      res.writeHead(status)
       res.end(body)
     },
     conditions: IncomingHttpHeaders = req.headers,
