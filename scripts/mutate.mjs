@@ -130,7 +130,7 @@ const MUTANTS = [
   {
     name: 'render: memcached TTL ends at staleAt (no stale window)',
     file: 'engine/render.ts',
-    from: 'Math.max(entry.graceUntil, entry.errorUntil) - entry.cachedAt',
+    from: 'entry.staleAt + keepMs - entry.cachedAt',
     to: 'entry.staleAt - entry.cachedAt',
     tests: [CORE],
     pattern: 'STALE|stale copy',

@@ -172,7 +172,16 @@ export function checkAnswer(
     const why = from && sharingViolation(from, req, route, cacheControl)
     if (why !== undefined) out.push(`answer rendered for ${render.id}: ${why}`)
     const hasBody = req.method === 'GET' && answer.status !== 204 && answer.status !== 304
-    if (
+    // A 206 answered from a stored 200 (RFC 9110 §14) carries the requested slice: its length is
+    // what Content-Range says, checked instead of the whole-body marker.
+    const partial = answer.status === 206 && req.range !== undefined
+    if (partial) {
+      const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(
+        String(answer.headers.get('content-range')?.[0] ?? ''),
+      )
+      if (m === null || Number(m[2]) - Number(m[1]) + 1 !== answer.body.length || !answer.complete)
+        out.push(`206 body does not match its Content-Range (${answer.body.length} bytes)`)
+    } else if (
       hasBody &&
       (!answer.complete || marker === undefined || marker.length !== answer.body.length)
     )
@@ -195,7 +204,11 @@ export function checkStored(
   const get = (name: string): string | undefined =>
     entry.headers.find(([n]) => n === name)?.[1] ?? undefined
   if (entry.headers.some(([n]) => n === 'set-cookie')) out.push('stored Set-Cookie')
-  if (entry.status === 206 || entry.status === 304 || entry.status >= 500)
+  // RFC 9111 §3: a 5xx may be stored only when it states its own lifetime (explicit freshness).
+  const explicit =
+    /(^|[\s,])(max-age|s-maxage)=|(^|[\s,])public\b/i.test(get('cache-control') ?? '') ||
+    get('expires') !== undefined
+  if (entry.status === 206 || entry.status === 304 || (entry.status >= 500 && !explicit))
     out.push(`stored status ${entry.status}`)
   const render = decodeRender(get('x-render'))
   const from = render && sent.get(render.id)
