@@ -202,8 +202,8 @@ const MUTANTS = [
   {
     name: 'respond: answer conditions for a stored non-200',
     file: 'engine/respond.ts',
-    from: 'entry.status === 200 &&',
-    to: '',
+    from: 'entry.status === 200 &&\n      (conditions',
+    to: '(conditions',
     tests: [SAFETY],
     pattern: 'stored 404',
   },
