@@ -61,6 +61,18 @@ export interface ResponseCache extends RequestHandler {
 declare const __VERSION__: string | undefined
 const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : '0.0.0'
 
+/**
+ * The path of what `invalidate()` was given: a path, a path with a query, or an absolute URL. Paths
+ * are compared as requests send them: percent-encoded (`/café` matches a request for `/caf%C3%A9`).
+ */
+function pathOfTarget(target: string): string {
+  try {
+    return new URL(target, 'http://localhost').pathname
+  } catch {
+    return target.split(/[?#]/)[0] ?? target
+  }
+}
+
 function reqLog(req: Request): Logger | undefined {
   return (req as Request & { log?: Logger }).log
 }
@@ -337,7 +349,10 @@ export class CacheEngine {
 
   invalidate(paths: string | readonly string[]): Promise<void> {
     const list = typeof paths === 'string' ? [paths] : [...paths]
-    return this.recordInvalidation(list.map(pathTag), false)
+    return this.recordInvalidation(
+      list.map((p) => pathTag(pathOfTarget(p))),
+      false,
+    )
   }
 
   invalidateTags(
