@@ -239,13 +239,15 @@ export class Renderer {
           const why = state.verdict.store ? undefined : notStoredDetail(state.verdict.reason)
           if (typeof cacheStatus === 'string') {
             // RFC 9211 §2.8: detail= says why the response is not stored (no-store, cookie, ...).
-            const detail = why === undefined || !state.plan.store ? undefined : why
-            // One detail per entry (RFC 8941 parameters): the reason replaces an earlier one.
-            const base =
-              detail === undefined ? cacheStatus : cacheStatus.replace(/; detail=[^;]*/, '')
+            // One detail per entry (RFC 8941 parameters): an earlier one (hit-for-miss, cookie)
+            // already says why this render is not for sharing.
+            const detail =
+              why === undefined || !state.plan.store || cacheStatus.includes('; detail=')
+                ? undefined
+                : why
             res.setHeader(
               'cache-status',
-              `${base}; fwd-status=${status}${detail === undefined ? '' : `; detail=${detail}`}`,
+              `${cacheStatus}; fwd-status=${status}${detail === undefined ? '' : `; detail=${detail}`}`,
             )
           }
           if (!state.verdict.store) {
