@@ -1,9 +1,12 @@
 /**
  * Waiting for another request's render, and every way that wait ends. Two caches on one MemoryStore
- * stand for two processes of a fleet; a ControlledStore in front of one of them makes its `add`
- * lose (another process holds the lock) or its reads fail at a chosen call, so each exit of the poll
- * loop and of the in-process wait is reached on purpose. Bounds are generous: a path that misses its
- * exit waits out `waitTimeout` (10 s here), far beyond them.
+ * stand for two processes of a fleet; a ControlledStore in front of one of them makes its lock `add`
+ * lose (another process holds the lock) or its entry reads fail at a chosen call, so each exit of
+ * the poll loop and of the in-process wait is reached on purpose. Faults and counts target entry
+ * and lock keys only: the invalidation records the engine reads and creates alongside are left
+ * alone. Each lock round sends the `add` and a re-read of the entry together, the first round
+ * included: entry read 1 is the lookup, 2 the first round's re-read, 3 on are poll rounds. Bounds
+ * are generous: a path that misses its exit waits out `waitTimeout` (10 s here), far beyond them.
  */
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
@@ -85,9 +88,10 @@ async function pair(
 forEachExpress('polling for another process’s render', (express) => {
   it('serves the entry the lock holder stored, without calling its own handler', async (t) => {
     const { storeA, a, b } = await pair(express, t)
-    storeA.rule('add', 'drop') // another process holds the lock
+    storeA.rule('add', 'drop', { keys: 'lock' }) // another process holds the lock
     const waiting = fetchAnswer(`${a.url}/page`)
-    await storeA.settledCalls('get', 2) // the first read, then at least one poll
+    // Lost the first round and one poll round: A is polling before B renders.
+    await storeA.settledCalls('add', 2, { keys: 'lock' })
     const rendered = await fetchAnswer(`${b.url}/page`)
     assert.equal(rendered.text, 'from B')
     const got = await waiting
@@ -100,12 +104,12 @@ forEachExpress('polling for another process’s render', (express) => {
 
   it('takes the lock when its holder is gone, renders once and stores for the fleet', async (t) => {
     const { storeA, a, b } = await pair(express, t)
-    storeA.rule('add', (call) => (call.n === 1 ? 'drop' : undefined))
+    storeA.rule('add', (call) => (call.nOfKind === 1 ? 'drop' : undefined), { keys: 'lock' })
     const got = await fetchAnswer(`${a.url}/page`)
     assert.equal(got.text, 'from A')
     assert.equal(got.cache, 'MISS')
     assert.ok(got.ms < EARLY_MS, `did not wait out waitTimeout (${Math.round(got.ms)} ms)`)
-    assert.equal(storeA.count('add'), 2, 'lost once, then won the lock on a poll round')
+    assert.equal(storeA.count('add', 'lock'), 2, 'lost once, then won the lock on a poll round')
     await a.cache.settled()
     const other = await fetchAnswer(`${b.url}/page`)
     assert.equal(other.cache, 'HIT')
@@ -115,33 +119,34 @@ forEachExpress('polling for another process’s render', (express) => {
 
   it('a failed re-read ends the wait: the handler answers at once, nothing is stored', async (t) => {
     const { storeA, a } = await pair(express, t)
-    storeA.rule('add', 'drop')
-    storeA.rule('get', (call) => (call.n >= 2 ? 'reject' : undefined))
+    storeA.rule('add', 'drop', { keys: 'lock' })
+    // The lookup reads nothing; every re-read after it fails.
+    storeA.rule('get', (call) => (call.nOfKind >= 2 ? 'reject' : undefined), { keys: 'entry' })
     const got = await fetchAnswer(`${a.url}/page`)
     assert.equal(got.text, 'from A')
     assert.equal(got.cache, 'MISS')
     assert.match(got.cacheStatus, /wait-timeout/)
     assert.ok(got.ms < EARLY_MS, `stopped polling a failing store (${Math.round(got.ms)} ms)`)
     assert.equal(
-      storeA.count('get', (c) => c.outcome === 'rejected'),
+      storeA.count('get', 'entry', (c) => c.outcome === 'rejected'),
       1,
-      'one failed read',
+      'one failed re-read, then no more polling',
     )
     await a.cache.settled()
-    assert.equal(storeA.count('set'), 0, 'a render nobody coalesced on is not stored')
+    assert.equal(storeA.count('set', 'entry'), 0, 'a render nobody coalesced on is not stored')
   })
 
   it('a failed lock retry ends the wait: the handler answers at once, nothing is stored', async (t) => {
     const { storeA, a } = await pair(express, t)
-    storeA.rule('add', (call) => (call.n === 1 ? 'drop' : 'reject'))
+    storeA.rule('add', (call) => (call.nOfKind === 1 ? 'drop' : 'reject'), { keys: 'lock' })
     const got = await fetchAnswer(`${a.url}/page`)
     assert.equal(got.text, 'from A')
     assert.equal(got.cache, 'MISS')
     assert.match(got.cacheStatus, /wait-timeout/)
     assert.ok(got.ms < EARLY_MS, `stopped polling a failing store (${Math.round(got.ms)} ms)`)
-    assert.equal(storeA.count('add'), 2, 'one lost add, one failed retry')
+    assert.equal(storeA.count('add', 'lock'), 2, 'one lost add, one failed retry')
     await a.cache.settled()
-    assert.equal(storeA.count('set'), 0)
+    assert.equal(storeA.count('set', 'entry'), 0)
   })
 
   it('a hit-for-miss marker stored meanwhile ends the wait: its own handler answers', async (t) => {
@@ -151,9 +156,9 @@ forEachExpress('polling for another process’s render', (express) => {
         res.set('cache-control', 'private').send('private to B’s client')
       })
     })
-    storeA.rule('add', 'drop')
+    storeA.rule('add', 'drop', { keys: 'lock' })
     const waiting = fetchAnswer(`${a.url}/page`)
-    await storeA.settledCalls('get', 2)
+    await storeA.settledCalls('add', 2, { keys: 'lock' }) // polling
     // The lock holder's render is uncacheable: it leaves a hit-for-miss marker.
     const rendered = await fetchAnswer(`${b.url}/page`)
     assert.equal(rendered.text, 'private to B’s client')
@@ -163,20 +168,21 @@ forEachExpress('polling for another process’s render', (express) => {
     assert.equal(got.cache, 'MISS')
     assert.ok(got.ms < EARLY_MS, `stopped waiting at the marker (${Math.round(got.ms)} ms)`)
     assert.equal(a.calls(), 1)
-    assert.equal(storeA.count('set'), 0)
+    assert.equal(storeA.count('set', 'entry'), 0)
   })
 
   it('gives up after waitTimeout: the handler answers and the result is not stored', async (t) => {
     const { storeA, a } = await pair(express, t, { waitTimeout: '300ms' })
-    storeA.rule('add', 'drop')
+    storeA.rule('add', 'drop', { keys: 'lock' })
     const got = await fetchAnswer(`${a.url}/page`)
     assert.equal(got.text, 'from A')
     assert.equal(got.cache, 'MISS')
     assert.match(got.cacheStatus, /wait-timeout/)
-    assert.ok(storeA.count('get') >= 2, 'it polled before giving up')
+    assert.ok(storeA.count('get', 'entry') >= 3, 'it re-read the entry on poll rounds')
+    assert.ok(storeA.count('add', 'lock') >= 2, 'and tried the lock again')
     assert.equal(a.calls(), 1)
     await a.cache.settled()
-    assert.equal(storeA.count('set'), 0)
+    assert.equal(storeA.count('set', 'entry'), 0)
   })
 })
 
@@ -198,11 +204,11 @@ forEachExpress('waiting for a render in the same process', (express) => {
     const url = `${a.url}/greeting`
     const en = fetchAnswer(url, { 'accept-language': 'en' })
     await entered.wait('the first render to start')
-    const before = store.count('get')
+    const before = store.count('get', 'entry')
     const fr = fetchAnswer(url, { 'accept-language': 'fr' })
     const en2 = fetchAnswer(url, { 'accept-language': 'en' })
-    // Both have read the store and found nothing: they now wait on the render in flight.
-    await store.settledCalls('get', before + 2)
+    // Both have read the entry and found nothing: they now wait on the render in flight.
+    await store.settledCalls('get', before + 2, { keys: 'entry' })
     held.open()
     const [first, french, second] = await Promise.all([en, fr, en2])
     assert.equal(first.text, 'hello')
@@ -235,9 +241,9 @@ forEachExpress('waiting for a render in the same process', (express) => {
     const url = `${a.url}/mine`
     const alice = fetchAnswer(url, { 'x-user': 'alice' })
     await entered.wait('the first render to start')
-    const before = store.count('get')
+    const before = store.count('get', 'entry')
     const bob = fetchAnswer(url, { 'x-user': 'bob' })
-    await store.settledCalls('get', before + 1)
+    await store.settledCalls('get', before + 1, { keys: 'entry' })
     held.open()
     const [forAlice, forBob] = await Promise.all([alice, bob])
     assert.equal(forAlice.text, 'for alice')
@@ -279,7 +285,7 @@ forEachExpress('waiting for a render in the same process', (express) => {
     assert.equal(waiter.cache, 'MISS')
     assert.match(waiter.cacheStatus, /uncoalesced/)
     await a.cache.settled()
-    assert.equal(store.count('set'), 0, 'the impatient render is not stored')
+    assert.equal(store.count('set', 'entry'), 0, 'the impatient render is not stored')
     held.open()
     assert.equal((await first).text, 'render 1')
     await a.cache.settled()

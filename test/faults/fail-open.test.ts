@@ -1,9 +1,10 @@
 /**
- * Fail-open, one store operation at a time: a store that rejects, throws synchronously or never
- * settles costs a request at most its deadline, and the handler answers. Also the `key` option
- * throwing, and a client that leaves while the cache is still reading the store. A ControlledStore
- * over a MemoryStore injects the faults; every request carries a client-side timeout, so a request
- * the cache never answers fails the test instead of hanging it.
+ * Fail-open, one store operation at a time (on every key, or on one kind of key: entries, mint
+ * locks, invalidation records): a store that rejects, throws synchronously or never settles costs a
+ * request at most its deadline, and the handler answers. Also the `key` option throwing, and a
+ * client that leaves while the cache is still reading the store. A ControlledStore over a
+ * MemoryStore injects the faults; every request carries a client-side timeout, so a request the
+ * cache never answers fails the test instead of hanging it.
  */
 import assert from 'node:assert/strict'
 import { request as httpRequest } from 'node:http'
@@ -12,7 +13,14 @@ import type { Express } from 'express'
 import { type ResponseCache, type ResponseCacheOptions, responseCache } from '../../src/index.js'
 import { type Answer, fetchAnswer, listen } from '../helpers/app.js'
 import { type ExpressFactory, forEachExpress } from '../helpers/express.js'
-import { ControlledStore, type Fault, gate, type StoreOp, signal } from '../helpers/store.js'
+import {
+  ControlledStore,
+  type Fault,
+  gate,
+  type KeyKind,
+  type StoreOp,
+  signal,
+} from '../helpers/store.js'
 
 /** The request deadline the cache is given. */
 const TIMEOUT_MS = 100
@@ -74,22 +82,43 @@ async function setup(
   return { url: server.url, cache, get, calls: () => calls }
 }
 
-/** What the second and third GETs say when one operation is faulty (the first always renders). */
-const EXPECTED: Record<StoreOp, 'HIT' | 'MISS'> = {
-  get: 'MISS', // nothing can be read
-  set: 'MISS', // nothing was stored
-  // No lock, and no invalidation record can be created (they are written with add, so that an
-  // evicted one never resurrects a purged entry): nothing is stored rather than stored unchecked.
-  add: 'MISS',
-  delete: 'HIT', // nothing on the request path deletes
-  compareAndDelete: 'HIT', // only lock release
+interface Case {
+  readonly op: StoreOp
+  /** Only calls on these keys are faulty (all, when absent). */
+  readonly keys?: KeyKind
+  /** What the second and third GETs say (the first always renders). */
+  readonly later: 'HIT' | 'MISS'
+  /** Whether the engine calls this op on these keys at all while serving GETs. */
+  readonly called: boolean
 }
 
+const CASES: readonly Case[] = [
+  { op: 'get', later: 'MISS', called: true }, // nothing can be read
+  { op: 'get', keys: 'entry', later: 'MISS', called: true },
+  // An entry that cannot be judged is not served, and a render whose tags cannot be checked against
+  // the invalidation records is not stored.
+  { op: 'get', keys: 'records', later: 'MISS', called: true },
+  { op: 'set', later: 'MISS', called: true }, // nothing was stored
+  { op: 'add', later: 'MISS', called: true },
+  // No lock: the render goes on without it and is stored (a peer may render the key too).
+  { op: 'add', keys: 'lock', later: 'HIT', called: true },
+  // Missing invalidation records are created with add (so that an evicted one never resurrects a
+  // purged entry): without them nothing is stored rather than stored unchecked.
+  { op: 'add', keys: 'records', later: 'MISS', called: true },
+  // Unsafe methods invalidate by writing records: nothing deletes.
+  { op: 'delete', later: 'HIT', called: false },
+  { op: 'compareAndDelete', later: 'HIT', called: true }, // only lock release
+]
+
 forEachExpress('a faulty store never fails a request', (express) => {
-  for (const op of ['get', 'set', 'add', 'delete', 'compareAndDelete'] as const) {
+  for (const { op, keys, later, called } of CASES) {
     for (const fault of ['reject', 'throw', 'hang'] as const satisfies readonly Fault[]) {
-      it(`${op} that ${fault === 'throw' ? 'throws synchronously' : fault === 'hang' ? 'never settles' : 'rejects'}: the handler answers within the deadline`, async (t) => {
-        const store = new ControlledStore().rule(op, fault)
+      const what =
+        keys === undefined
+          ? op
+          : `${op} of ${keys === 'records' ? 'invalidation records' : `${keys} keys`}`
+      it(`${what} that ${fault === 'throw' ? 'throws synchronously' : fault === 'hang' ? 'never settles' : 'rejects'}: the handler answers within the deadline`, async (t) => {
+        const store = new ControlledStore().rule(op, fault, { keys })
         const { cache, get, calls } = await setup(express, store, t)
         const first = await get('/page')
         assert.equal(first.status, 200)
@@ -100,19 +129,21 @@ forEachExpress('a faulty store never fails a request', (express) => {
         for (let i = 0; i < 2; i++) {
           const again = await get('/page')
           assert.equal(again.status, 200)
-          assert.equal(again.cache, EXPECTED[op], `request ${i + 2}`)
-          assert.equal(again.text, EXPECTED[op] === 'HIT' ? 'page 1' : `page ${i + 2}`)
+          assert.equal(again.cache, later, `request ${i + 2}`)
+          assert.equal(again.text, later === 'HIT' ? 'page 1' : `page ${i + 2}`)
           await within(cache.settled(), 5000, 'write-back')
         }
-        assert.equal(calls(), EXPECTED[op] === 'HIT' ? 1 : 3)
-        assert.ok(store.count(op) > 0, `the faulty ${op} was called`)
+        assert.equal(calls(), later === 'HIT' ? 1 : 3)
+        if (called) assert.ok(store.count(op, keys) > 0, `the faulty ${what} was called`)
+        else assert.equal(store.count(op), 0, `nothing calls ${op}`)
       })
     }
   }
 
   it('a store on which every call hangs: concurrent requests are all answered by the handler', async (t) => {
     const store = new ControlledStore()
-    for (const op of ['get', 'set', 'add', 'delete'] as const) store.rule(op, 'hang')
+    for (const op of ['get', 'set', 'add', 'delete', 'compareAndDelete'] as const)
+      store.rule(op, 'hang')
     const { cache, get, calls } = await setup(express, store, t)
     const replies = await Promise.all(Array.from({ length: 5 }, () => get('/page')))
     assert.ok(replies.every((r) => r.status === 200 && /^page \d$/.test(r.text)))
@@ -121,9 +152,14 @@ forEachExpress('a faulty store never fails a request', (express) => {
     await within(cache.settled(), 5000, 'write-backs on a hung store end by their deadline')
   })
 
-  it('a POST whose invalidation fails is still answered', async (t) => {
-    const store = new ControlledStore().rule('delete', 'reject')
-    const { url, cache } = await setup(express, store, t)
+  it('a POST whose record write fails is still answered, and this process obeys it', async (t) => {
+    const store = new ControlledStore()
+    const { url, cache, get } = await setup(express, store, t)
+    assert.equal((await get('/page')).text, 'page 1')
+    await within(cache.settled(), 5000, 'write-back')
+    assert.equal((await get('/page')).cache, 'HIT')
+    // The POST invalidates by writing its path's record (and the generation): both fail.
+    store.rule('set', 'reject', { keys: 'records' })
     const r = await fetch(`${url}/page`, {
       method: 'POST',
       signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),
@@ -131,10 +167,18 @@ forEachExpress('a faulty store never fails a request', (express) => {
     assert.equal(r.status, 200)
     assert.equal(await r.text(), 'posted')
     await within(cache.settled(), 5000, 'invalidation')
-    assert.equal(
-      store.count('delete', (c) => c.outcome === 'rejected'),
-      1,
+    assert.ok(
+      store.count('set', 'records', (c) => c.outcome === 'rejected') >= 1,
+      'the record write was tried and failed',
     )
+    // The other processes cannot know, but this one recorded it before any round trip.
+    const after = await get('/page')
+    assert.equal(after.cache, 'MISS')
+    assert.equal(after.text, 'page 2')
+    await within(cache.settled(), 5000, 'write-back')
+    const hit = await get('/page')
+    assert.equal(hit.cache, 'HIT', 'the new render is stored again')
+    assert.equal(hit.text, 'page 2')
   })
 })
 
@@ -205,7 +249,10 @@ forEachExpress('a client gone while the cache reads the store', (express) => {
   it('leaks no lock and no waiters: the next request for the key is served at once', async (t) => {
     const store = new ControlledStore()
     const readHeld = gate()
-    store.rule('get', (call) => (call.n === 1 ? { after: readHeld.opened } : undefined))
+    // The lookup's read of the entry; the invalidation records are read alongside, unhindered.
+    store.rule('get', (call) => (call.nOfKind === 1 ? { after: readHeld.opened } : undefined), {
+      keys: 'entry',
+    })
     t.after(() => readHeld.open())
     const gone = signal()
     const { url, cache, get } = await setup(
@@ -231,12 +278,15 @@ forEachExpress('a client gone while the cache reads the store', (express) => {
     const abandoned = httpRequest(`${url}/page`)
     abandoned.on('error', () => {})
     abandoned.end()
-    await waitUntil(() => store.count('get') >= 1, 'the first read to start')
+    await waitUntil(() => store.count('get', 'entry') >= 1, 'the first read to start')
     abandoned.destroy()
     await gone.wait('the server to see the client go')
     readHeld.open()
-    await store.settledCalls('get', 1)
+    await store.settledCalls('get', 1, { keys: 'entry' })
     await within(cache.settled(), 5000, 'the abandoned render to settle')
+    // Whatever lock the abandoned request took is gone from the store, not left to its TTL.
+    for (const call of store.calls.filter((c) => c.op === 'add' && c.kind === 'lock'))
+      assert.equal(await store.inner.get(call.key), undefined, 'no lock left behind')
     const next = await get('/page')
     assert.equal(next.status, 200)
     assert.match(next.text, /^page \d$/)

@@ -1,11 +1,37 @@
 /**
  * A CacheStore wrapper whose every operation can be made to fail, hang, throw, lag or be dropped,
- * per call, and which records what the cache asked of it. Tests drive fail-open paths with it
- * through the public API only: it never needs to know how keys are built.
+ * per call and per kind of key, and which records what the cache asked of it. Tests drive fail-open
+ * paths with it through the public API only; all it knows of the cache is the shape of its keys, so
+ * a fault can hit entry reads and spare the invalidation records read alongside them.
  */
 import { type CacheStore, MemoryStore } from '../../src/index.js'
 
 export type StoreOp = 'get' | 'set' | 'add' | 'delete' | 'compareAndDelete'
+
+/**
+ * What a key holds: a response or variants record (`<prefix>:2:<hash>`, plus `~v<hash>` for a Vary
+ * variant), a mint lock (`<entryKey>~lock`), or the invalidation records (per tag
+ * `<prefix>:inv:<hash>`, and the generation `<prefix>:inv-gen`). 'other' is none of these: a key
+ * layout this helper does not know yet.
+ */
+export type KeyKind = 'entry' | 'lock' | 'records' | 'other'
+
+/** Which keys a rule or a count is about: one kind, several, or any predicate on the key. */
+export type Keys = KeyKind | readonly KeyKind[] | ((key: string) => boolean)
+
+export function keyKind(key: string): KeyKind {
+  if (key.endsWith('~lock')) return 'lock'
+  if (/:inv(?::[\w-]+|-gen)$/.test(key)) return 'records'
+  if (/:\d+:[\w-]+(?:~v[\w-]+)?$/.test(key)) return 'entry'
+  return 'other'
+}
+
+function selects(keys: Keys | undefined, call: StoreCall): boolean {
+  if (keys === undefined) return true
+  if (typeof keys === 'function') return keys(call.key)
+  if (typeof keys === 'string') return call.kind === keys
+  return keys.includes(call.kind)
+}
 
 /** What a rule does to one call. */
 export type Fault =
@@ -28,14 +54,23 @@ export type Fault =
 export interface StoreCall {
   readonly op: StoreOp
   readonly key: string
-  /** 1 for the first call of this op, 2 for the second... */
+  readonly kind: KeyKind
+  /** 1 for the first call of this op, 2 for the second... whatever the key. */
   readonly n: number
+  /** The same, counting only this op's calls on keys of this kind (the 2nd lock `add`...). */
+  readonly nOfKind: number
   /** 'pending' until the call settled (or forever, for a hung call). */
   outcome: 'pending' | 'ok' | 'rejected' | 'thrown' | 'dropped'
 }
 
 /** Decides what happens to a call; undefined (or no rule) passes it to the inner store. */
 export type Rule = (call: StoreCall) => Fault | undefined
+
+interface Scoped {
+  readonly op: StoreOp
+  readonly keys: Keys | undefined
+  readonly rule: Rule
+}
 
 export class StoreFault extends Error {
   constructor(op: StoreOp) {
@@ -46,41 +81,50 @@ export class StoreFault extends Error {
 
 export class ControlledStore implements CacheStore {
   readonly calls: StoreCall[] = []
-  readonly #rules = new Map<StoreOp, Rule>()
+  /** Newest last; the newest rule that selects a call decides it. */
+  #rules: Scoped[] = []
   readonly #hung = new Set<() => void>()
   readonly #watchers = new Set<() => void>()
 
   constructor(readonly inner: CacheStore = new MemoryStore()) {}
 
-  /** Sets the rule for one operation (replacing any previous one). */
-  rule(op: StoreOp, rule: Rule | Fault): this {
-    this.#rules.set(op, typeof rule === 'function' ? rule : () => rule)
+  /**
+   * Sets the rule for one operation, on every key or only on `keys`. It overrides earlier rules of
+   * that operation on the keys it selects (a rule for every key replaces them all).
+   */
+  rule(op: StoreOp, rule: Rule | Fault, { keys }: { keys?: Keys } = {}): this {
+    if (keys === undefined) this.#rules = this.#rules.filter((r) => r.op !== op)
+    this.#rules.push({ op, keys, rule: typeof rule === 'function' ? rule : () => rule })
     return this
   }
 
-  /** Removes the rule of one operation, or of all. */
+  /** Removes the rules of one operation, or of all. */
   clear(op?: StoreOp): this {
-    if (op === undefined) this.#rules.clear()
-    else this.#rules.delete(op)
+    this.#rules = op === undefined ? [] : this.#rules.filter((r) => r.op !== op)
     return this
   }
 
-  /** Calls of `op` so far (optionally only those matching `where`). */
-  count(op: StoreOp, where: (call: StoreCall) => boolean = () => true): number {
-    return this.calls.filter((c) => c.op === op && where(c)).length
+  /** Calls of `op` so far, optionally only on `keys` and only those matching `where`. */
+  count(op: StoreOp, keys?: Keys, where: (call: StoreCall) => boolean = () => true): number {
+    return this.calls.filter((c) => c.op === op && selects(keys, c) && where(c)).length
   }
 
   /**
-   * Resolves once `n` calls of `op` have settled (the cache has their result in hand). Rejects after
-   * `timeoutMs`, so a test never hangs on a call that does not come.
+   * Resolves once `n` calls of `op` (on `keys`, if given) have settled: the cache has their result
+   * in hand. Rejects after `timeoutMs`, so a test never hangs on a call that does not come.
    */
-  settledCalls(op: StoreOp, n: number, timeoutMs = 10_000): Promise<void> {
-    const done = () => this.count(op, (c) => c.outcome !== 'pending') >= n
+  settledCalls(
+    op: StoreOp,
+    n: number,
+    { keys, timeoutMs = 10_000 }: { keys?: Keys; timeoutMs?: number } = {},
+  ): Promise<void> {
+    const done = () => this.count(op, keys, (c) => c.outcome !== 'pending') >= n
     if (done()) return Promise.resolve()
+    const what = `${n} settled ${op} calls${typeof keys === 'function' || keys === undefined ? '' : ` on ${String(keys)} keys`}`
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#watchers.delete(check)
-        reject(new Error(`timed out waiting for ${n} settled ${op} calls (${this.count(op)} made)`))
+        reject(new Error(`timed out waiting for ${what} (${this.count(op, keys)} made)`))
       }, timeoutMs)
       const check = () => {
         if (!done()) return
@@ -129,13 +173,22 @@ export class ControlledStore implements CacheStore {
   }
 
   #run<T>(op: StoreOp, key: string, dropped: T, real: () => Promise<T>): Promise<T> {
-    const call: StoreCall = { op, key, n: this.count(op) + 1, outcome: 'pending' }
+    const kind = keyKind(key)
+    const call: StoreCall = {
+      op,
+      key,
+      kind,
+      n: this.count(op) + 1,
+      nOfKind: this.count(op, kind) + 1,
+      outcome: 'pending',
+    }
     this.calls.push(call)
     const settle = (outcome: StoreCall['outcome']) => {
       call.outcome = outcome
       for (const watch of [...this.#watchers]) watch()
     }
-    const fault = this.#rules.get(op)?.(call)
+    const scoped = this.#rules.findLast((r) => r.op === op && selects(r.keys, call))
+    const fault = scoped?.rule(call)
     if (fault === 'throw') {
       settle('thrown')
       throw new StoreFault(op)
