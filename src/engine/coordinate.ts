@@ -81,7 +81,12 @@ export class Coordinator {
     deadline: number,
     log: Logger | undefined,
     since: number,
-  ): Promise<{ lock: Lock | 'lost' | 'failed'; fresh: Found | undefined; pass: boolean }> {
+  ): Promise<{
+    lock: Lock | 'lost' | 'failed'
+    fresh: Found | undefined
+    pass: boolean
+    failed: boolean
+  }> {
     const [lock, again] = await Promise.all([
       acquireLock(this.guard, entryKey, route.lockTtlS, deadline, log),
       this.lookup.read(req, c.primary, c.tags, deadline, log),
@@ -104,7 +109,7 @@ export class Coordinator {
     const pass = !again.failed && e?.kind === 'pass'
     if ((fresh !== undefined || pass) && typeof lock === 'object')
       this.release(releaseLock(this.guard, lock))
-    return { lock, fresh, pass }
+    return { lock, fresh, pass, failed: again.failed }
   }
 
   /** Stale within grace, and nobody here regenerates it: compete for the lock. */
@@ -203,7 +208,8 @@ export class Coordinator {
       // the lock again, so a leader that failed or died is replaced by exactly one new leader.
       const poll = this.cfg.pollIntervalMs
       const giveUpAt = Date.now() + route.waitTimeoutMs
-      while (Date.now() + poll < giveUpAt && !this.isClosed()) {
+      // A re-read the store did not answer ends the wait: polling a failing store only adds deadlines.
+      while (!first.failed && Date.now() + poll < giveUpAt && !this.isClosed()) {
         await sleep(poll)
         const round = await this.lockAndReread(
           req,
@@ -218,6 +224,7 @@ export class Coordinator {
           return fromFleet(round.fresh.entry as ResponseEntry, round.fresh.varyNames)
         if (round.pass || round.lock === 'failed') break
         if (round.lock !== 'lost') return lead(round.lock)
+        if (round.failed) break
       }
     } catch (err) {
       flight.resolve(null)
