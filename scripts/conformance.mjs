@@ -7,8 +7,8 @@
 //   npm run conformance -- --suite path/to/cache-tests --id freshness-max-age   # one test, verbosely
 //   npm run conformance -- --suite DIR --out results.json --markdown table.md
 //   --dist: test the built package (dist/) instead of src (through tsx).   MC=host:port: use that memcached.
-//   --origin-error next: an origin connection failure becomes next(502 error) instead of a dropped
-//   client connection.   --stale-if-error N: pass staleIfError: N (seconds) to the cache.
+//   --origin-error drop: an origin connection failure drops the client connection instead of the
+//   default next(502 error), which is what an app's proxy does.   --stale-if-error N: pass staleIfError: N (seconds) to the cache.
 //   PORT=… ORIGIN=… npm run conformance -- --serve: only the cache + proxy (for another runner's APP_CMD).
 import { spawn, spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -26,7 +26,7 @@ const option = (name) => {
 }
 const serveOptions = {
   mc: process.env.MC,
-  originError: option('--origin-error') ?? 'drop',
+  originError: option('--origin-error') ?? 'next',
   staleIfError:
     option('--stale-if-error') === undefined ? undefined : Number(option('--stale-if-error')),
 }

@@ -21,12 +21,12 @@ const FRAMING = new Set(['transfer-encoding'])
 
 /**
  * Returns an Express handler `(req, res, next) => void` proxying to `origin` (a base URL).
- * On an origin connection error it destroys the client socket (`onError: 'drop'`, the default), so
- * "the origin dropped the connection" stays visible to the client; with `onError: 'next'` it calls
- * next() with a 502 error instead, as an app whose upstream failed would, which lets the cache
- * answer with a stale copy (RFC 9111 §4.2.4).
+ * On an origin connection error it calls next() with a 502 error (`onError: 'next'`, the default),
+ * as an app's proxy does (http-proxy-middleware answers 502 itself), which lets the cache answer
+ * with a stale copy (RFC 9111 §4.2.4); `onError: 'drop'` destroys the client socket instead, so
+ * "the origin dropped the connection" reaches the client as it is.
  */
-export function reverseProxy(origin, { onError = 'drop' } = {}) {
+export function reverseProxy(origin, { onError = 'next' } = {}) {
   const target = new URL(origin)
   const agent = new http.Agent({ keepAlive: true })
   return (req, res, next) => {

@@ -3,6 +3,8 @@
 // in memcached (MC=host:port[,host:port], else one started here).
 //   PORT=8080 ORIGIN=http://127.0.0.1:8000 node scripts/conformance/server.mjs [--dist]
 // From src through tsx by default; --dist (or EFTC_FROM=dist) loads the built package in dist/.
+// CT_LOG=file appends one line per request (test id, request number, status, Cache-Status).
+import { appendFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
 import { startMemcached } from './memcached.mjs'
 import { reverseProxy } from './proxy.mjs'
@@ -15,11 +17,24 @@ async function loadCache() {
   return tsImport(new URL('../../src/index.ts', import.meta.url).href, import.meta.url)
 }
 
+/** One line per request, when CT_LOG names a file: enough to see why a test missed the cache. */
+function requestLog(file) {
+  return (req, res, next) => {
+    const start = Date.now()
+    res.once('finish', () => {
+      const test = `${req.headers['test-id'] ?? '-'}#${req.headers['req-num'] ?? '-'}`
+      const line = `${start} +${Date.now() - start}ms ${req.method} ${req.url} ${test} ${res.statusCode} ${res.getHeader('cache-status') ?? ''}`
+      appendFileSync(file, `${line}\n`)
+    })
+    next()
+  }
+}
+
 /**
- * `originError`: 'drop' (default) or 'next' (see reverseProxy). `staleIfError`: seconds, when set;
+ * `originError`: 'next' (default) or 'drop' (see reverseProxy). `staleIfError`: seconds, when set;
  * otherwise the option's own default applies.
  */
-export async function serve({ port, origin, mc, originError = 'drop', staleIfError }) {
+export async function serve({ port, origin, mc, originError = 'next', staleIfError }) {
   const [{ default: express }, { MemcachedStore, responseCache }] = await Promise.all([
     import('express'),
     loadCache(),
@@ -33,8 +48,16 @@ export async function serve({ port, origin, mc, originError = 'drop', staleIfErr
   app.disable('x-powered-by')
   app.disable('etag')
   // No body parser: the suite's PUT /config requests must reach the origin as they are.
+  if (process.env.CT_LOG) app.use(requestLog(process.env.CT_LOG))
   app.use(cache)
   app.use(reverseProxy(origin, { onError: originError }))
+  // The upstream failed: answer 502, as http-proxy-middleware does, without Express's stack trace.
+  app.use((err, _req, res, _next) => {
+    res
+      .status(err.status ?? 500)
+      .type('text/plain')
+      .send('origin connection failed')
+  })
   const server = app.listen(port, '127.0.0.1')
   server.keepAliveTimeout = 65_000
   await new Promise((resolve, reject) => {

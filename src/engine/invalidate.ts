@@ -296,7 +296,10 @@ export class Invalidations {
    * written as "invalidated just before this render started".
    */
   async admits(tags: readonly string[], startedAt: number): Promise<boolean> {
-    const deadline = Date.now() + this.timeoutMs
+    // Write-back runs after the response went out: a background budget, as for the write itself.
+    // The request budget would let a slow get starve the add of a new path's record, and the
+    // entry would silently not be stored.
+    const deadline = Date.now() + Math.max(this.timeoutMs, 1000)
     const results = await Promise.all(
       [ALL_TAG, ...tags].map(async (tag) => {
         const key = this.recordKey(tag)

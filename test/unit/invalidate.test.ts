@@ -17,6 +17,7 @@ import { RateLimitedLog, silentLogger } from '../../src/logging.js'
 import { MemoryStore } from '../../src/store/memory.js'
 import type { CacheStore } from '../../src/store/types.js'
 import { delay } from '../helpers/app.js'
+import { ControlledStore } from '../helpers/store.js'
 
 const PREFIX = 'u'
 const recordKey = (tag: string): string =>
@@ -129,6 +130,15 @@ describe('Invalidations', () => {
     assert.equal(await inv.admits(['new-tag'], startedAt), true)
     assert.equal(await inv.judge(entry(startedAt, ['new-tag']), deadline()), 'valid')
     assert.equal(await inv.judge(entry(startedAt - 1, ['new-tag']), deadline()), 'gone')
+  })
+
+  it('admits() has a background budget: a slow store still gets a new tag its record', async (t) => {
+    // 60 ms a call against a 100 ms request timeout: get + add of a missing record take 120 ms.
+    const store = new ControlledStore().rule('get', { delayMs: 60 }).rule('add', { delayMs: 60 })
+    const guard = new StoreGuard(store, new RateLimitedLog(silentLogger), 1000)
+    const inv = new Invalidations(guard, PREFIX, 20, 100)
+    t.after(() => inv.close())
+    assert.equal(await inv.admits(['slow-tag'], Date.now()), true)
   })
 
   it('admits() reads the store, not the memo: an invalidation by another process during the render counts', async (t) => {
