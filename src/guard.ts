@@ -106,7 +106,11 @@ export class StoreGuard {
   ): Promise<T | Failed> {
     const start = performance.now()
     const budget = deadline === undefined ? this.backgroundMs : deadline - Date.now()
-    if (budget <= 0) return Promise.resolve(FAILED)
+    if (budget <= 0) {
+      // The request's read budget is spent: a silent FAILED would hide why nothing was read.
+      this.fail(`${op}:timeout`, undefined, 'skipped: no time left before the deadline', op, logger)
+      return Promise.resolve(FAILED)
+    }
     return new Promise<T | Failed>((resolve) => {
       let settled = false
       const pending = this.deadlines.add(Date.now() + budget, () => {
