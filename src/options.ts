@@ -421,7 +421,7 @@ function parseRoute(
     const bad = o.statuses.filter((s) => s === 206 || s === 304 || s >= 500)
     if (bad.length > 0) {
       fail(
-        `\`statuses\` cannot include ${bad.join(', ')}: partial (206) and not-modified (304) responses are never stored, and a 5xx is stored only when it states its own lifetime (max-age, Expires), never on the configured ttl.`,
+        `\`statuses\` cannot include ${bad.join(', ')}: partial (206), not-modified (304) and 5xx responses are never stored.`,
         'statuses',
       )
     }

@@ -75,11 +75,13 @@ export function classify(
     tags: requestTags(req, route, path),
     isGet: method === 'GET',
     directives: requestDirectives(req.headers),
+    // With both, the cookie rule wins: it is the stricter (must-revalidate shares an Authorization
+    // response, RFC 9111 §3.5, but not a cookie session's page), and the render checks both.
     credential:
-      req.headers.authorization !== undefined
-        ? 'authorization'
-        : cookie !== undefined && route.cookies === 'private' && counts(cookie, route)
-          ? 'cookie'
+      cookie !== undefined && route.cookies === 'private' && counts(cookie, route)
+        ? 'cookie'
+        : req.headers.authorization !== undefined
+          ? 'authorization'
           : undefined,
   }
 }

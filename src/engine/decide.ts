@@ -54,7 +54,11 @@ export function decide(found: Entry | undefined, validity: Validity, facts: Fact
   const entry = found?.kind === 'response' && validity !== 'gone' ? found : undefined
   const staleAt = entry === undefined ? 0 : validity === 'stale' ? now : entry.staleAt
   // A stale copy inside stale-if-error may still replace a failed render (RFC 5861 §4).
-  const fallback = entry !== undefined && now < entry.errorUntil ? entry : undefined
+  // Never another user's copy: a credentialed request falls back only on a shared one.
+  const fallback =
+    entry !== undefined && now < entry.errorUntil && (!facts.credentialed || entry.shared)
+      ? entry
+      : undefined
 
   if (entry !== undefined && (!facts.credentialed || entry.shared)) {
     if (now < staleAt) return { kind: 'hit', entry }

@@ -107,11 +107,13 @@ export function judgeResponse(
   // RFC 9213 §2.1: a valid targeted field replaces Cache-Control and Expires for this cache.
   const target = targetedDirectives(headers, targeted)
   const cc = target ?? parseCacheControl(headers['cache-control'] as string | string[] | undefined)
+  // A failed render is not a property of the resource: never stored nor remembered, even with an
+  // explicit lifetime (a deliberate deviation from RFC 9111 §3: Express's error page keeps the
+  // Cache-Control a route set before it threw, and one crash must not be served for max-age).
+  // Stale copies stay; RFC 5861 §4 lets them answer instead.
+  if (status >= 500) return refuse(`status ${status}`, true)
   const explicit = hasExplicitFreshness(cc, target === undefined ? headers : {})
   if (!explicit) {
-    // A failed render is not a property of the resource: without an explicit lifetime it is never
-    // stored nor remembered (stale copies stay; RFC 5861 §4 lets them answer instead).
-    if (status >= 500) return refuse(`status ${status}`, true)
     // RFC 9111 §3: without explicit freshness only the configured ("heuristically cacheable",
     // RFC 9110 §15.1) statuses are stored on the configured ttl.
     if (!route.statuses.has(status)) return refuse(`status ${status}`)

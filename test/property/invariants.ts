@@ -162,15 +162,26 @@ export function checkAnswer(
     out.push('only-if-cached reached the handler')
 
   const marker = bodyMarker(answer.body)
-  if (marker !== undefined && render !== undefined && marker.id !== render.id)
+  // A revalidated copy (RFC 9111 §4.3.4) keeps its body and takes the 304's fields: head and body
+  // then come from two renders of the same route. The body's render is whose content is shared.
+  const bodyFrom = marker?.id === undefined ? undefined : sent.get(marker.id)
+  const freshened =
+    marker?.id !== undefined &&
+    render !== undefined &&
+    marker.id !== render.id &&
+    bodyFrom !== undefined &&
+    bodyFrom.route === render.route
+  if (marker !== undefined && render !== undefined && marker.id !== render.id && !freshened)
     out.push(`head from render ${render.id} but body from render ${marker.id}`)
 
   if (render !== undefined && !own) {
     if (setCookie !== undefined) out.push(`Set-Cookie of the render for ${render.id}`)
     if (render.route !== req.route) out.push(`answered with route ${render.route}'s render`)
-    const from = sent.get(render.id)
-    const why = from && sharingViolation(from, req, route, cacheControl)
-    if (why !== undefined) out.push(`answer rendered for ${render.id}: ${why}`)
+    const contentId = freshened ? (marker?.id as string) : render.id
+    const from = sent.get(contentId)
+    const why =
+      from && contentId !== req.id ? sharingViolation(from, req, route, cacheControl) : undefined
+    if (why !== undefined) out.push(`answer rendered for ${contentId}: ${why}`)
     const hasBody = req.method === 'GET' && answer.status !== 204 && answer.status !== 304
     // A 206 answered from a stored 200 (RFC 9110 §14) carries the requested slice: its length is
     // what Content-Range says, checked instead of the whole-body marker.

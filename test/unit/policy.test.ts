@@ -76,8 +76,16 @@ describe('judgeResponse: storability', () => {
     refused(judge({}, { status: 500, route: r }), 'status 500', true)
   })
 
-  it('stores any final status with explicit freshness (RFC 9111 §3), 5xx included', () => {
-    for (const status of [201, 202, 299, 302, 303, 307, 308, 400, 403, 405, 418, 499, 500, 503]) {
+  it('never stores a 5xx, even with explicit freshness (a thrown error keeps the route header)', () => {
+    for (const status of [500, 502, 503, 504, 599]) {
+      for (const cc of ['max-age=60', 's-maxage=60', 'public']) {
+        refused(judge({ 'cache-control': cc }, { status }), `status ${status}`, true)
+      }
+    }
+  })
+
+  it('stores any other final status with explicit freshness (RFC 9111 §3)', () => {
+    for (const status of [201, 202, 299, 302, 303, 307, 308, 400, 403, 405, 418, 499]) {
       for (const cc of ['max-age=60', 's-maxage=60', 'public']) {
         stored(judge({ 'cache-control': cc }, { status }))
       }
