@@ -4,12 +4,11 @@
  * a round trip; asserted with generous slack for a loaded runner, and the measured figures reported.
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, fork } from 'node:child_process'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { delay } from '../helpers/app.js'
-import { workerEnv } from '../helpers/fleet.js'
-import { type MemcachedProcess, startMemcached } from '../helpers/memcached.js'
+import { spawnWorker, type Worker } from '../helpers/fleet.js'
+import { memcachedForFile } from '../helpers/memcached-file.js'
 
 const WORKER = fileURLToPath(new URL('../fixtures/invalidation-worker.ts', import.meta.url))
 const ROUNDS = 10
@@ -18,48 +17,23 @@ const EXPECTED_MS = 250
 /** What the test enforces on a loaded 2-core runner. */
 const LIMIT_MS = 1000
 
-interface Proc {
-  readonly port: number
-  readonly child: ChildProcess
-}
-
-async function spawnWorker(env: Record<string, string>): Promise<Proc> {
-  const child = fork(WORKER, [], {
-    execArgv: ['--import', 'tsx'],
-    env: workerEnv(env),
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  })
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (m) => resolve((m as { port: number }).port))
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code}`)))
-  })
-  return { port, child }
-}
-
-async function killWorker(p: Proc | undefined): Promise<void> {
-  if (p === undefined || p.child.exitCode !== null || p.child.signalCode !== null) return
-  const exited = new Promise((r) => p.child.once('exit', r))
-  p.child.kill('SIGKILL')
-  await exited
-}
-
-async function get(p: Proc, path: string): Promise<{ cache: string; body: string }> {
+async function get(p: Worker, path: string): Promise<{ cache: string; body: string }> {
   const r = await fetch(`http://127.0.0.1:${p.port}${path}`)
   return { cache: String(r.headers.get('x-cache')), body: await r.text() }
 }
 
-async function post(p: Proc, path: string): Promise<void> {
+async function post(p: Worker, path: string): Promise<void> {
   const r = await fetch(`http://127.0.0.1:${p.port}${path}`, { method: 'POST' })
   assert.equal(r.status, 204)
 }
 
-async function hotHits(p: Proc): Promise<number> {
+async function hotHits(p: Worker): Promise<number> {
   const r = await fetch(`http://127.0.0.1:${p.port}/__stats`)
   return ((await r.json()) as { hot: { hits: number } }).hot.hits
 }
 
 /** Requests until a HIT (the entry is stored and this process serves it). */
-async function untilHit(p: Proc, path: string): Promise<string> {
+async function untilHit(p: Worker, path: string): Promise<string> {
   for (let i = 0; i < 100; i++) {
     const r = await get(p, path)
     if (r.cache === 'HIT') return r.body
@@ -74,33 +48,27 @@ const median = (xs: readonly number[]): number => {
   return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2
 }
 
-let mc: MemcachedProcess
-before(async () => {
-  mc = await startMemcached()
-})
-after(async () => {
-  await mc.stop()
-})
+const mc = memcachedForFile()
 
 for (const hot of [true, false]) {
   describe(`fleet invalidation, hotCache ${hot ? 'on' : 'off'}`, () => {
-    let a: Proc | undefined
-    let b: Proc | undefined
+    let a: Worker | undefined
+    let b: Worker | undefined
     before(async () => {
       const env = {
         EFTC_SERVERS: mc.address,
         EFTC_PREFIX: `inv${hot ? 'hot' : 'cold'}${process.pid}`,
         EFTC_HOT: hot ? '1' : '0',
       }
-      ;[a, b] = await Promise.all([spawnWorker(env), spawnWorker(env)])
+      ;[a, b] = await Promise.all([spawnWorker(env, WORKER), spawnWorker(env, WORKER)])
     })
     after(async () => {
-      await Promise.all([killWorker(a), killWorker(b)])
+      await Promise.all([a?.kill(), b?.kill()])
     })
 
     it(`process B serves new content within ${EXPECTED_MS} ms of an invalidation through A (asserted < ${LIMIT_MS} ms)`, async (t) => {
-      const A = a as Proc
-      const B = b as Proc
+      const A = a as Worker
+      const B = b as Worker
       const sinceCall: number[] = []
       const sinceRecorded: number[] = []
       for (let round = 0; round < ROUNDS; round++) {

@@ -36,36 +36,42 @@ export interface Reply {
   readonly ms: number
 }
 
+/**
+ * Starts one app process from `worker` (a fixture module that reports its port over IPC, and
+ * serves GET /__calls) and waits for its port.
+ */
+export async function spawnWorker(
+  env: Record<string, string>,
+  worker: string = WORKER,
+): Promise<Worker> {
+  const child = fork(worker, [], {
+    execArgv: ['--import', 'tsx'],
+    env: workerEnv(env),
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m) => resolve((m as { port: number }).port))
+    child.once('exit', (code) => reject(new Error(`worker exited with ${code}`)))
+  })
+  return {
+    port,
+    child,
+    async calls() {
+      const r = await fetch(`http://127.0.0.1:${port}/__calls`)
+      return ((await r.json()) as { calls: number }).calls
+    },
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      const exited = new Promise((r) => child.once('exit', r))
+      child.kill('SIGKILL')
+      await exited
+    },
+  }
+}
+
 /** Starts `size` app processes (child processes sharing the memcached servers) and waits for their ports. */
 export async function startFleet(size: number, env: Record<string, string>): Promise<Fleet> {
-  const workers = await Promise.all(
-    Array.from({ length: size }, async (): Promise<Worker> => {
-      const child = fork(WORKER, [], {
-        execArgv: ['--import', 'tsx'],
-        env: workerEnv(env),
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      })
-      const port = await new Promise<number>((resolve, reject) => {
-        child.once('message', (m) => resolve((m as { port: number }).port))
-        child.once('exit', (code) => reject(new Error(`worker exited with ${code}`)))
-      })
-      const worker: Worker = {
-        port,
-        child,
-        async calls() {
-          const r = await fetch(`http://127.0.0.1:${port}/__calls`)
-          return ((await r.json()) as { calls: number }).calls
-        },
-        async kill() {
-          if (child.exitCode !== null || child.signalCode !== null) return
-          const exited = new Promise((r) => child.once('exit', r))
-          child.kill('SIGKILL')
-          await exited
-        },
-      }
-      return worker
-    }),
-  )
+  const workers = await Promise.all(Array.from({ length: size }, () => spawnWorker(env)))
   const alive = (): Worker[] =>
     workers.filter((w) => w.child.exitCode === null && w.child.signalCode === null)
   return {

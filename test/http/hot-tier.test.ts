@@ -3,8 +3,7 @@
  * min(hotCache.ttl, freshness), with the same HTTP rules as store hits, and obeys invalidations.
  */
 import assert from 'node:assert/strict'
-import { after, before, it } from 'node:test'
-import type { Express } from 'express'
+import { it } from 'node:test'
 import pino from 'pino'
 import request from 'supertest'
 import {
@@ -16,16 +15,11 @@ import {
   responseCache,
 } from '../../src/index.js'
 import { delay } from '../helpers/app.js'
-import { type ExpressFactory, forEachExpress } from '../helpers/express.js'
-import { type MemcachedProcess, startMemcached } from '../helpers/memcached.js'
+import { forEachExpress } from '../helpers/express.js'
+import { memcachedForFile } from '../helpers/memcached-file.js'
+import { mount, warm } from '../helpers/mount.js'
 
-let mc: MemcachedProcess
-before(async () => {
-  mc = await startMemcached()
-})
-after(async () => {
-  await mc.stop()
-})
+const mc = memcachedForFile()
 
 /**
  * Delegates to a store and counts the reads of entries. Reads of the invalidation records and of the
@@ -90,32 +84,6 @@ function hotCache(
     ...options,
   })
   return { cache, store }
-}
-
-function mount(
-  express: ExpressFactory,
-  cache: ResponseCache,
-  routes: (app: Express, count: () => number) => void,
-): { app: Express; calls: () => number } {
-  const app = express()
-  let calls = 0
-  app.use(cache)
-  routes(app, () => ++calls)
-  return { app, calls: () => calls }
-}
-
-/** MISS, then HIT (the write-back also fills the hot tier). */
-async function warm(
-  app: Express,
-  cache: ResponseCache,
-  path: string,
-  headers: Record<string, string> = {},
-) {
-  await request(app).get(path).set(headers)
-  await cache.settled()
-  const hit = await request(app).get(path).set(headers)
-  assert.equal(hit.headers['x-cache'], 'HIT', `${path} is stored`)
-  return hit
 }
 
 forEachExpress('hot tier', (express) => {

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { after, before, describe, it } from 'node:test'
-import type { Express } from 'express'
+import { describe, it, type TestContext } from 'node:test'
+import type { Express, Request, Response } from 'express'
 import pino from 'pino'
 import request from 'supertest'
 import {
@@ -21,15 +21,10 @@ import {
 } from '../../src/index.js'
 import { cacheOn, delay } from '../helpers/app.js'
 import { EXPRESS_VERSIONS, type ExpressFactory, forEachExpress } from '../helpers/express.js'
-import { type MemcachedProcess, startMemcached } from '../helpers/memcached.js'
+import { memcachedForFile } from '../helpers/memcached-file.js'
+import { mount, warm } from '../helpers/mount.js'
 
-let mc: MemcachedProcess
-before(async () => {
-  mc = await startMemcached()
-})
-after(async () => {
-  await mc.stop()
-})
+const mc = memcachedForFile()
 
 let memoryCounter = 0
 /** A cache on MemoryStore with its own prefix; the store is returned so tests can reach into it. */
@@ -59,33 +54,12 @@ function makeCache(kind: Kind, options: ResponseCacheOptions = {}): ResponseCach
   return kind === 'memcached' ? cacheOn(mc, options) : memoryCache(options).cache
 }
 
-function mount(
-  express: ExpressFactory,
-  cache: ResponseCache,
-  routes: (app: Express, count: () => number) => void,
-): { app: Express; calls: () => number } {
-  const app = express()
-  let calls = 0
-  app.use(cache)
-  routes(app, () => ++calls)
-  return { app, calls: () => calls }
-}
-
 /** Wildcard route syntax differs between Express 4 ('*') and 5 ('/{*rest}'). */
 function anyPath(major: 4 | 5): string {
   return major === 5 ? '/{*rest}' : '*'
 }
 
 type Headers = Record<string, string>
-
-/** Requests a URL until it is stored: MISS, then HIT (proves the entry exists before we drop it). */
-async function warm(app: Express, cache: ResponseCache, path: string, headers: Headers = {}) {
-  await request(app).get(path).set(headers)
-  await cache.settled()
-  const hit = await request(app).get(path).set(headers)
-  assert.equal(hit.headers['x-cache'], 'HIT', `${path} ${JSON.stringify(headers)} is stored`)
-  return hit.text
-}
 
 async function xcache(app: Express, path: string, headers: Headers = {}): Promise<string> {
   const r = await request(app).get(path).set(headers)
@@ -254,7 +228,7 @@ forEachExpress('invalidateTags', (express, major) => {
         res.send(`news v${v}`)
       })
     })
-    assert.equal(await warm(app, cache, '/news'), 'news v1')
+    assert.equal((await warm(app, cache, '/news')).text, 'news v1')
     assert.equal(calls(), 1)
     version = 2
     await cache.invalidateTags('news', { soft: true })
@@ -435,94 +409,68 @@ forEachExpress('unsafe methods (RFC 9111 §4.4)', (express) => {
     })
   }
 
-  it('a POST whose client hung up still invalidates once the handler commits a 2xx', {}, async (t) => {
+  /**
+   * Warms GET /cart, sends a POST /cart and hangs up once `handler` calls `entered`, waits until it
+   * calls `finished`, and returns the X-Cache of the next GET /cart.
+   */
+  async function afterHangUp(
+    t: TestContext,
+    handler: (req: Request, res: Response, entered: () => void, finished: () => void) => unknown,
+  ): Promise<string> {
     const cache = makeCache('memcached')
     t.after(() => cache.close())
     let entered: () => void = () => undefined
-    let committed: () => void = () => undefined
-    const { app } = mount(express, cache, (app, count) => {
-      app.get('/cart', (_req, res) => {
-        res.send(`cart ${count()}`)
-      })
-      app.post('/cart', async (req, res) => {
-        entered()
-        // Wait until the client is gone, then commit the change.
-        await new Promise((r) => req.socket.once('close', r))
-        await delay(20)
-        res.status(200).send('saved')
-        committed()
-      })
-    })
-    await warm(app, cache, '/cart')
+    let finished: () => void = () => undefined
     const inHandler = new Promise<void>((r) => {
       entered = r
     })
     const done = new Promise<void>((r) => {
-      committed = r
+      finished = r
     })
+    const { app } = mount(express, cache, (app, count) => {
+      app.get('/cart', (_req, res) => {
+        res.send(`cart ${count()}`)
+      })
+      app.post('/cart', (req, res) => handler(req, res, entered, finished))
+    })
+    await warm(app, cache, '/cart')
     await sendAndHangUp(app, 'POST', '/cart', inHandler)
     await done
     await cache.settled()
-    assert.equal(await xcache(app, '/cart'), 'MISS')
+    return xcache(app, '/cart')
+  }
+
+  it('a POST whose client hung up still invalidates once the handler commits a 2xx', {}, async (t) => {
+    const next = await afterHangUp(t, async (req, res, entered, committed) => {
+      entered()
+      // Wait until the client is gone, then commit the change.
+      await new Promise((r) => req.socket.once('close', r))
+      await delay(20)
+      res.status(200).send('saved')
+      committed()
+    })
+    assert.equal(next, 'MISS')
   })
 
   it('a POST whose client hung up after the head went out still invalidates', async (t) => {
-    const cache = makeCache('memcached')
-    t.after(() => cache.close())
-    let entered: () => void = () => undefined
-    let closed: () => void = () => undefined
-    const { app } = mount(express, cache, (app, count) => {
-      app.get('/cart', (_req, res) => {
-        res.send(`cart ${count()}`)
-      })
-      app.post('/cart', (_req, res) => {
-        res.status(202)
-        res.flushHeaders()
-        res.write('working')
-        res.once('close', () => closed())
-        entered()
-      })
+    const next = await afterHangUp(t, (_req, res, entered, closed) => {
+      res.status(202)
+      res.flushHeaders()
+      res.write('working')
+      res.once('close', () => closed())
+      entered()
     })
-    await warm(app, cache, '/cart')
-    const inHandler = new Promise<void>((r) => {
-      entered = r
-    })
-    const gone = new Promise<void>((r) => {
-      closed = r
-    })
-    await sendAndHangUp(app, 'POST', '/cart', inHandler)
-    await gone
-    await cache.settled()
-    assert.equal(await xcache(app, '/cart'), 'MISS')
+    assert.equal(next, 'MISS')
   })
 
   it('a POST whose client hung up and whose handler then fails does not invalidate', async (t) => {
-    const cache = makeCache('memcached')
-    t.after(() => cache.close())
-    let entered: () => void = () => undefined
-    let failed: () => void = () => undefined
-    const { app } = mount(express, cache, (app, count) => {
-      app.get('/cart', (_req, res) => {
-        res.send(`cart ${count()}`)
-      })
-      app.post('/cart', async (req, res) => {
-        entered()
-        await new Promise((r) => req.socket.once('close', r))
-        res.status(500).send('nope')
-        failed()
-      })
+    const next = await afterHangUp(t, async (req, res, entered, failed) => {
+      entered()
+      await new Promise((r) => req.socket.once('close', r))
+      res.status(500).send('nope')
+      failed()
     })
-    await warm(app, cache, '/cart')
-    const inHandler = new Promise<void>((r) => {
-      entered = r
-    })
-    const done = new Promise<void>((r) => {
-      failed = r
-    })
-    await sendAndHangUp(app, 'POST', '/cart', inHandler)
-    await done
-    await cache.settled()
-    assert.equal(await xcache(app, '/cart'), 'HIT')
+    assert.equal(next, 'HIT')
   })
 
   it('invalidateOnUnsafe: false leaves the entry alone', async (t) => {
@@ -557,17 +505,23 @@ async function untilStored(app: Express, cache: ResponseCache, path: string): Pr
   assert.fail(`${path} is stored again after a render`)
 }
 
+/** A store, a prefix and the options of caches sharing both: processes of one fleet. */
+function onOneStore(kind: Kind) {
+  const shared = sharedStore(kind)
+  const prefix = `evict${process.pid}x${++memoryCounter}${kind}`
+  const options: ResponseCacheOptions = {
+    store: shared,
+    prefix,
+    logger: pino({ level: 'silent' }),
+  }
+  return { shared, prefix, options }
+}
+
 describe('a missing (evicted) invalidation record', () => {
   forEachExpress('never brings a purged entry back', (express) => {
     for (const kind of KINDS) {
       it(`a purged entry stays purged after its record is evicted (${kind})`, async (t) => {
-        const shared = sharedStore(kind)
-        const prefix = `evict${process.pid}x${++memoryCounter}${kind}`
-        const options: ResponseCacheOptions = {
-          store: shared,
-          prefix,
-          logger: pino({ level: 'silent' }),
-        }
+        const { shared, prefix, options } = onOneStore(kind)
         // Two caches on one store and prefix: two processes of a fleet. The second starts after
         // the eviction, with nothing memoised.
         const a = responseCache(options)
@@ -608,13 +562,7 @@ describe('a missing (evicted) invalidation record', () => {
       })
 
       it(`a valid entry whose record is evicted becomes a miss, then is stored again (${kind})`, async (t) => {
-        const shared = sharedStore(kind)
-        const prefix = `evict${process.pid}x${++memoryCounter}${kind}`
-        const options: ResponseCacheOptions = {
-          store: shared,
-          prefix,
-          logger: pino({ level: 'silent' }),
-        }
+        const { shared, prefix, options } = onOneStore(kind)
         const a = responseCache(options)
         t.after(() => a.close())
         const routes = (cache: ResponseCache) => (app: Express, count: () => number) => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import http, { type IncomingHttpHeaders, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
-import { after, before, it } from 'node:test'
+import { it } from 'node:test'
 import type { Express, NextFunction, Request, Response } from 'express'
 import pino from 'pino'
 import { pinoHttp } from 'pino-http'
@@ -16,15 +16,9 @@ import type { ResponseCache, ResponseCacheOptions } from '../../src/index.js'
 import { MemcachedStore } from '../../src/store/memcached.js'
 import { cacheOn, delay } from '../helpers/app.js'
 import { type ExpressFactory, forEachExpress } from '../helpers/express.js'
-import { type MemcachedProcess, startMemcached } from '../helpers/memcached.js'
+import { memcachedForFile } from '../helpers/memcached-file.js'
 
-let mc: MemcachedProcess
-before(async () => {
-  mc = await startMemcached()
-})
-after(async () => {
-  await mc.stop()
-})
+const mc = memcachedForFile()
 
 type T = { after(fn: () => unknown): void }
 
@@ -135,6 +129,36 @@ const valuesOf = (r: Raw, name: string): string[] =>
   r.lines.filter(([n]) => n === name).map(([, v]) => v)
 
 forEachExpress('early flush (issue 7.1)', (express) => {
+  /**
+   * GET /flaky stored once as `good 1`, then, past its ttl (1 s), failing: a 503 whose head is
+   * flushed before its body.
+   */
+  async function failingPastTtl(options: ResponseCacheOptions, t: T) {
+    let failing = false
+    const { app, cache } = setup(
+      express,
+      options,
+      (app, _cache, count) => {
+        app.get('/flaky', (_req, res) => {
+          const n = count()
+          if (!failing) {
+            res.type('text').send(`good ${n}`)
+            return
+          }
+          res.writeHead(503, { 'Content-Type': 'text/plain' })
+          res.flushHeaders()
+          setTimeout(() => res.end('down'), 20)
+        })
+      },
+      t,
+    )
+    await request(app).get('/flaky')
+    await cache.settled()
+    await delay(1100)
+    failing = true
+    return { app, cache }
+  }
+
   it('If-None-Match: * on a flushed 200 head: no crash, a complete answer, nothing left waiting', async (t) => {
     const crashed = noCrash(t)
     const { app, cache, calls } = setup(
@@ -166,29 +190,11 @@ forEachExpress('early flush (issue 7.1)', (express) => {
 
   it('a 503 flushed early with a stale copy in stale-if-error: the stale copy answers, the next request is not held', {}, async (t) => {
     const crashed = noCrash(t)
-    let failing = false
-    const { app, cache } = setup(
-      express,
+    const { app, cache } = await failingPastTtl(
       // Past ttl and grace, inside staleIfError: the cold path with a fallback.
       { ttl: 1, grace: 0, staleIfError: 60, waitTimeout: 30, lockTtl: 30 },
-      (app, _cache, count) => {
-        app.get('/flaky', (_req, res) => {
-          const n = count()
-          if (!failing) {
-            res.type('text').send(`good ${n}`)
-            return
-          }
-          res.writeHead(503, { 'Content-Type': 'text/plain' })
-          res.flushHeaders()
-          setTimeout(() => res.end('down'), 20)
-        })
-      },
       t,
     )
-    await request(app).get('/flaky')
-    await cache.settled()
-    await delay(1100)
-    failing = true
     for (const conditional of [true, false]) {
       const r = request(app).get('/flaky')
       if (conditional) r.set('if-none-match', '*')
@@ -204,28 +210,7 @@ forEachExpress('early flush (issue 7.1)', (express) => {
 
   it('a 503 flushed early within grace: stale answers, and the next request is served stale at once', async (t) => {
     const crashed = noCrash(t)
-    let failing = false
-    const { app, cache } = setup(
-      express,
-      { ttl: 1, grace: 60, waitTimeout: 30 },
-      (app, _cache, count) => {
-        app.get('/flaky', (_req, res) => {
-          const n = count()
-          if (!failing) {
-            res.type('text').send(`good ${n}`)
-            return
-          }
-          res.writeHead(503, { 'Content-Type': 'text/plain' })
-          res.flushHeaders()
-          setTimeout(() => res.end('down'), 20)
-        })
-      },
-      t,
-    )
-    await request(app).get('/flaky')
-    await cache.settled()
-    await delay(1100)
-    failing = true
+    const { app, cache } = await failingPastTtl({ ttl: 1, grace: 60, waitTimeout: 30 }, t)
     for (let i = 0; i < 2; i++) {
       const stale = await within(
         10_000,

@@ -1,6 +1,6 @@
 /** `cache.stats()`: each counter moves with the requests and store events that should move it. */
 import assert from 'node:assert/strict'
-import { after, before, it } from 'node:test'
+import { it } from 'node:test'
 import type { Express } from 'express'
 import pino from 'pino'
 import request from 'supertest'
@@ -8,33 +8,16 @@ import {
   type CacheStats,
   MemcachedStore,
   MemoryStore,
-  type ResponseCache,
   type ResponseCacheOptions,
   responseCache,
 } from '../../src/index.js'
 import { cacheOn, delay } from '../helpers/app.js'
-import { type ExpressFactory, forEachExpress } from '../helpers/express.js'
-import { type MemcachedProcess, startMemcached } from '../helpers/memcached.js'
+import { forEachExpress } from '../helpers/express.js'
+import { startMemcached } from '../helpers/memcached.js'
+import { memcachedForFile } from '../helpers/memcached-file.js'
+import { mount } from '../helpers/mount.js'
 
-let mc: MemcachedProcess
-before(async () => {
-  mc = await startMemcached()
-})
-after(async () => {
-  await mc.stop()
-})
-
-function mount(
-  express: ExpressFactory,
-  cache: ResponseCache,
-  routes: (app: Express, count: () => number) => void,
-): { app: Express; calls: () => number } {
-  const app = express()
-  let calls = 0
-  app.use(cache)
-  routes(app, () => ++calls)
-  return { app, calls: () => calls }
-}
+const mc = memcachedForFile()
 
 /** The counters that moved between two snapshots (store errors and breakers as given). */
 function moved(a: CacheStats, b: CacheStats) {

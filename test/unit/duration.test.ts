@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict'
-import { Writable } from 'node:stream'
 import { beforeEach, describe, it } from 'node:test'
-import pino, { type Logger } from 'pino'
 import { ConfigError } from '../../src/config-error.js'
 import {
   type Duration,
@@ -11,18 +9,7 @@ import {
 } from '../../src/duration.js'
 import { parseOptions, parseRouteOptions, type ResponseCacheOptions } from '../../src/options.js'
 import { MemoryStore } from '../../src/store/memory.js'
-
-/** A pino logger whose lines are kept as parsed objects. */
-function capture(): { logger: Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = []
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>)
-      done()
-    },
-  })
-  return { logger: pino({ level: 'warn' }, stream), lines }
-}
+import { capture } from '../helpers/log-capture.js'
 
 describe('parseDuration', () => {
   it('reads apicache-style words, singular and plural, with or without a space', () => {

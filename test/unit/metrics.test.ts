@@ -3,7 +3,7 @@
  * Prometheus recipe (prom-client collectors reading `cache.stats()`).
  */
 import assert from 'node:assert/strict'
-import { describe, it } from 'node:test'
+import { describe, it, type TestContext } from 'node:test'
 import type { Attributes } from '@opentelemetry/api'
 import {
   DataPointType,
@@ -54,7 +54,8 @@ function points(rm: ResourceMetrics): Point[] {
   return out
 }
 
-function instrumented(options: ResponseCacheOptions = {}) {
+/** A cache (MemoryStore unless `options` say) with its own meter provider, both closed after `t`. */
+function instrumented(t: TestContext, options: ResponseCacheOptions = {}) {
   const reader = new OnDemandReader()
   const provider = new MeterProvider({ readers: [reader] })
   const cache = responseCache({
@@ -63,12 +64,16 @@ function instrumented(options: ResponseCacheOptions = {}) {
     meterProvider: provider,
     ...options,
   })
+  t.after(async () => {
+    await cache.close()
+    await provider.shutdown()
+  })
   const collect = async (): Promise<Point[]> => {
     const { resourceMetrics, errors } = await reader.collect()
     assert.deepEqual(errors, [])
     return points(resourceMetrics)
   }
-  return { cache, provider, collect }
+  return { cache, reader, collect }
 }
 
 const value = (ps: Point[], name: string, attributes: Attributes = {}): unknown =>
@@ -93,11 +98,7 @@ function appFor(cache: ResponseCache) {
 
 describe('OpenTelemetry metrics (meterProvider)', () => {
   it('reports requests by outcome, renders, invalidations and the store latency histogram', async (t) => {
-    const { cache, provider, collect } = instrumented({ prefix: 'secretprefix' })
-    t.after(async () => {
-      await cache.close()
-      await provider.shutdown()
-    })
+    const { cache, collect } = instrumented(t, { prefix: 'secretprefix' })
     const app = appFor(cache)
     await request(app).get('/secret-path/1?q=secret-query')
     await cache.settled()
@@ -145,11 +146,7 @@ describe('OpenTelemetry metrics (meterProvider)', () => {
   })
 
   it('counters are cumulative and follow stats() between collections', async (t) => {
-    const { cache, provider, collect } = instrumented({ hotCache: true })
-    t.after(async () => {
-      await cache.close()
-      await provider.shutdown()
-    })
+    const { cache, collect } = instrumented(t, { hotCache: true })
     const app = appFor(cache)
     await request(app).get('/secret-path/2')
     await cache.settled()
@@ -168,19 +165,8 @@ describe('OpenTelemetry metrics (meterProvider)', () => {
 
   it('reports store errors by kind and a breaker gauge per server', async (t) => {
     const port = await freePort()
-    const reader = new OnDemandReader()
-    const provider = new MeterProvider({ readers: [reader] })
     const store = new MemcachedStore({ servers: `127.0.0.1:${port}`, timeout: '1s' })
-    const cache = responseCache({
-      store,
-      logger: pino({ level: 'silent' }),
-      meterProvider: provider,
-      timeout: '1s',
-    })
-    t.after(async () => {
-      await cache.close()
-      await provider.shutdown()
-    })
+    const { cache, reader } = instrumented(t, { store, timeout: '1s' })
     const app = appFor(cache)
     // Nothing listens on the port: every call is refused.
     for (let i = 0; i < 6; i++) assert.equal((await request(app).get('/secret-path/3')).status, 200)

@@ -4,13 +4,12 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { Writable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
-import pino, { type Logger } from 'pino'
 import { probeMemcached } from '../../src/reachability.js'
 import { responseCache } from '../../src/response-cache.js'
 import { MemcachedStore } from '../../src/store/memcached.js'
 import { delay } from '../helpers/app.js'
+import { capture } from '../helpers/log-capture.js'
 import {
   type BlackholeServer,
   blackholeServer,
@@ -18,17 +17,6 @@ import {
   type MemcachedProcess,
   startMemcached,
 } from '../helpers/memcached.js'
-
-function capture(): { logger: Logger; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = []
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>)
-      done()
-    },
-  })
-  return { logger: pino({ level: 'warn' }, stream), lines }
-}
 
 /** Waits, generously, until `lines` has `count` entries. */
 async function until(lines: unknown[], count: number): Promise<void> {
