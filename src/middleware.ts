@@ -332,7 +332,12 @@ export class CacheEngine {
     state.abandoned = true
     this.renderer.settleUncacheable(state, sameKey && route.enabled)
     delete (req as WithRender)[kRender]
-    // Give the request back the conditions the app-level capture had set aside.
+    // Give the request back the conditions the app-level capture had set aside, and only those:
+    // a revalidation put the stored copy's validators there, which the client never sent.
+    if (state.plan.validate !== undefined) {
+      delete req.headers['if-none-match']
+      delete req.headers['if-modified-since']
+    }
     if (state.conditional !== undefined) Object.assign(req.headers, state.conditional)
     if (!route.enabled) {
       this.responder.mark(req, res, 'BYPASS', 'fwd=bypass; detail=disabled')
