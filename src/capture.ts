@@ -1,5 +1,4 @@
 import type { OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http'
-import { setHeaderList } from './http/headers.js'
 
 /** What a handler produced. `body` is undefined when it was not kept (too large, or not wanted). */
 export interface Captured {
@@ -38,8 +37,11 @@ export interface CaptureHooks {
   onDone(result: Captured, reply: Replier | undefined): void
 }
 
-/** Answers a diverted response: status, a flat [name, value, …] header list, body. Never throws. */
-export type Replier = (status: number, headers: string[], body: Buffer | undefined) => void
+/** Response fields as [name, value] pairs; several lines of one field are one pair with an array. */
+export type HeaderPairs = readonly (readonly [name: string, value: string | readonly string[]])[]
+
+/** Answers a diverted response: status, its header fields, body. Never throws. */
+export type Replier = (status: number, headers: HeaderPairs, body: Buffer | undefined) => void
 
 type Callback = (error?: Error | null) => void
 type Chunk = string | Uint8Array
@@ -120,7 +122,7 @@ export function captureResponse(
         return
       }
       for (const name of res.getHeaderNames()) if (!keepOnReply.has(name)) res.removeHeader(name)
-      setHeaderList(res, list)
+      for (const [name, value] of list) res.setHeader(name, value)
       origWriteHead.call(res, s)
       origEnd.call(res, body)
     } catch {

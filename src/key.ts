@@ -124,10 +124,15 @@ export class BoundedMemo<V> {
   }
 }
 
+/** The tag of every entry of a path, whatever its host, scheme, query, custom key or variant. */
+export const pathTag = (path: string): string => `path:${path}`
+
 /** What the cache needs to know of a request's resource: its primary key and its path. */
 export interface Resource {
   readonly primary: string
   readonly path: string
+  /** The tags of a render of this resource on a route without `tags`: its path tag. */
+  readonly pathTags: readonly string[]
 }
 
 const resources = new BoundedMemo<Resource>(10_000)
@@ -143,7 +148,11 @@ export function resourceFor(req: Request, prefix: string, custom: string | undef
   let found = resources.get(raw)
   if (found === undefined) {
     const id = resourceId(req, custom)
-    found = { primary: primaryKey(prefix, id), path: id.path }
+    found = {
+      primary: primaryKey(prefix, id),
+      path: id.path,
+      pathTags: Object.freeze([pathTag(id.path)]),
+    }
     resources.set(raw, found)
   }
   return found

@@ -67,12 +67,12 @@ export function classify(
       return { kind: 'key-error', error }
     }
   }
-  const { primary, path } = resourceFor(req, cfg.prefix, custom)
+  const { primary, path, pathTags } = resourceFor(req, cfg.prefix, custom)
   return {
     kind: 'lookup',
     primary,
     path,
-    tags: requestTags(req, route, path),
+    tags: route.tags === undefined ? pathTags : requestTags(req, route, path),
     isGet: method === 'GET',
     directives: requestDirectives(req.headers),
     // With both, the cookie rule wins: it is the stricter (must-revalidate shares an Authorization
@@ -87,7 +87,11 @@ export function classify(
 }
 
 /** The tags of what this request renders: its path tag and the route's tags. */
-export function requestTags(req: Request, route: RouteConfig, path = pathOf(req)): string[] {
+export function requestTags(
+  req: Request,
+  route: RouteConfig,
+  path = pathOf(req),
+): readonly string[] {
   const routeTags = route.tags?.(req) ?? []
   return routeTags.length === 0 ? [pathTag(path)] : [pathTag(path), ...routeTags]
 }

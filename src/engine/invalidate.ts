@@ -19,14 +19,13 @@ import type { ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
 import type { ResponseEntry } from '../entry.js'
 import { FAILED, type StoreGuard } from '../guard.js'
-import { BoundedMemo } from '../key.js'
+import { BoundedMemo, pathTag } from '../key.js'
 import { MAX_RELATIVE_TTL_SECONDS } from '../store/types.js'
 
 /** The tag every entry carries implicitly: `invalidateAll()` records it. */
 export const ALL_TAG = '*'
 
-/** The tag of every entry of a path, whatever its host, scheme, query, custom key or variant. */
-export const pathTag = (path: string): string => `path:${path}`
+export { pathTag } from '../key.js'
 
 /** Times of the last hard and soft invalidation of a tag (epoch ms). */
 export interface TagRecord {

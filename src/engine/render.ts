@@ -391,14 +391,13 @@ export class Renderer {
 
   /** Answers the client's condition from the handler's own headers (its Set-Cookie included). */
   private answerCondition(captured: Captured, reply: Replier): void {
-    const list: string[] = []
+    const pairs: [string, string | string[]][] = []
     for (const [name, value] of Object.entries(captured.headers)) {
       if (value === undefined || !(NOT_MODIFIED_FIELDS.has(name) || PER_RESPONSE_FIELDS.has(name)))
         continue
-      if (Array.isArray(value)) for (const v of value) list.push(name, String(v))
-      else list.push(name, String(value))
+      pairs.push([name, Array.isArray(value) ? value.map(String) : String(value)])
     }
-    reply(304, list, undefined)
+    reply(304, pairs, undefined)
   }
 
   private finish(req: Request, state: RenderState, captured: Captured, startedAt: number): void {

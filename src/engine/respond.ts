@@ -5,32 +5,43 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { Request } from 'express'
 import type { Logger } from 'pino'
+import type { HeaderPairs } from '../capture.js'
 import type { ResponseEntry } from '../entry.js'
 import { isNotModified, NOT_MODIFIED_FIELDS } from '../http/conditional.js'
-import { setHeaderList } from '../http/headers.js'
 import { answerRange } from '../http/range.js'
 import { bindOutcome } from '../logging.js'
 import type { CacheConfig } from '../options.js'
 import type { Counters, Outcome } from './stats.js'
 
-/** Writes a whole response: status, a flat [name, value, …] header list, and the body if any. */
-export type Writer = (status: number, headers: string[], body: Buffer | undefined) => void
+/** Writes a whole response: status, its header fields, and the body if any. */
+export type Writer = (status: number, headers: HeaderPairs, body: Buffer | undefined) => void
 
 const kOutcome = Symbol('express-ft-cache.outcome')
 type Marked = ServerResponse & { [kOutcome]?: Outcome }
 
-/** The entry's stored headers as a flat list, built once per decoded entry (hot entries reuse it). */
-const flatHeaders = new WeakMap<ResponseEntry, readonly string[]>()
-function flat(entry: ResponseEntry): readonly string[] {
-  let list = flatHeaders.get(entry)
-  if (list === undefined) {
-    const out: string[] = []
-    // Content-Length is computed on every answer (a 304 or HEAD differs from the stored body).
-    for (const [name, value] of entry.headers) if (name !== 'content-length') out.push(name, value)
-    list = out
-    flatHeaders.set(entry, list)
+/**
+ * The entry's stored fields as pairs, repeated lines grouped into one array (one setHeader each:
+ * on Node 20 `writeHead(status, list)` keeps only the last line of a name once any header is set),
+ * built once per decoded entry (hot entries reuse it). Content-Length is computed on every answer
+ * (a 304, a range or HEAD differs from the stored body).
+ */
+const groupedHeaders = new WeakMap<ResponseEntry, HeaderPairs>()
+function grouped(entry: ResponseEntry): HeaderPairs {
+  let pairs = groupedHeaders.get(entry)
+  if (pairs === undefined) {
+    const byName = new Map<string, string[]>()
+    for (const [name, value] of entry.headers) {
+      if (name === 'content-length') continue
+      const values = byName.get(name)
+      if (values === undefined) byName.set(name, [value])
+      else values.push(value)
+    }
+    pairs = [...byName].map(([name, values]) =>
+      values.length === 1 ? ([name, values[0] as string] as const) : ([name, values] as const),
+    )
+    groupedHeaders.set(entry, pairs)
   }
-  return list
+  return pairs
 }
 
 export class Responder {
@@ -72,7 +83,7 @@ export class Responder {
     outcome: Outcome,
     detail: string | undefined,
     write: Writer = (status, headers, body) => {
-      setHeaderList(res, headers)
+      for (const [name, value] of headers) res.setHeader(name, value)
       res.writeHead(status)
       res.end(body)
     },
@@ -83,20 +94,21 @@ export class Responder {
     this.outcome(req, res, outcome)
     // RFC 9111 §5.1: Age is the time since the response was generated, in seconds.
     const age = String(entry.initialAge + Math.max(0, Math.floor((now - entry.cachedAt) / 1000)))
-    const extra: string[] = ['age', age]
+    const extra: [string, string][] = [['age', age]]
     if (this.cfg.debugHeaders) {
       const ttl = Math.round((entry.staleAt - now) / 1000)
       // RFC 9211 §2.1: `hit` only when the origin was not asked; a stale copy replacing a failed
       // render was forwarded (`fwd=stale`), so it carries the ttl but not `hit`.
       const forwarded = detail?.startsWith('fwd=') === true
       extra.push(
-        'x-cache',
-        outcome,
-        'cache-status',
-        `${this.cfg.cacheName}; ${forwarded ? '' : 'hit; '}ttl=${ttl}${detail ? `; ${detail}` : ''}`,
+        ['x-cache', outcome],
+        [
+          'cache-status',
+          `${this.cfg.cacheName}; ${forwarded ? '' : 'hit; '}ttl=${ttl}${detail ? `; ${detail}` : ''}`,
+        ],
       )
     }
-    const stored = flat(entry)
+    const stored = grouped(entry)
     if (
       entry.status === 200 &&
       (conditions['if-none-match'] !== undefined ||
@@ -104,12 +116,7 @@ export class Responder {
       isNotModified(conditions, entry.headers)
     ) {
       // RFC 9110 §15.4.5: a 304 carries only the fields that would guide a cache update.
-      const headers: string[] = []
-      for (let i = 0; i < stored.length; i += 2) {
-        if (NOT_MODIFIED_FIELDS.has(stored[i] as string))
-          headers.push(stored[i] as string, stored[i + 1] as string)
-      }
-      write(304, headers.concat(extra), undefined)
+      write(304, [...stored.filter(([name]) => NOT_MODIFIED_FIELDS.has(name)), ...extra], undefined)
       return
     }
     const hasBody = entry.status !== 204 && entry.status !== 304 && entry.status >= 200
@@ -118,20 +125,20 @@ export class Responder {
       const range = answerRange(req.method, conditions, entry.headers, entry.body.length)
       if (range.status === 206) {
         const part = entry.body.subarray(range.start, range.end + 1)
-        extra.push('content-range', range.contentRange, 'content-length', String(part.length))
-        write(206, stored.concat(extra), part)
+        extra.push(['content-range', range.contentRange], ['content-length', String(part.length)])
+        write(206, [...stored, ...extra], part)
         return
       }
       if (range.status === 416) {
-        extra.push('content-range', range.contentRange, 'content-length', '0')
-        write(416, stored.concat(extra), undefined)
+        extra.push(['content-range', range.contentRange], ['content-length', '0'])
+        write(416, [...stored, ...extra], undefined)
         return
       }
     }
-    if (hasBody) extra.push('content-length', String(entry.body.length))
+    if (hasBody) extra.push(['content-length', String(entry.body.length)])
     write(
       entry.status,
-      stored.concat(extra),
+      [...stored, ...extra],
       req.method === 'HEAD' || !hasBody ? undefined : entry.body,
     )
   }

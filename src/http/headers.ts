@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 
 /** A stored header list: one [lower-case name, value] pair per field line, in order. */
 export type HeaderList = [name: string, value: string][]
@@ -52,24 +52,6 @@ function listValues(value: OutgoingHttpHeaders[string]): Set<string> {
       .map((s) => s.trim().toLowerCase())
       .filter(Boolean),
   )
-}
-
-/**
- * Sets a flat [name, value, …] list on a response, repeated names as one multi-line field. Not
- * `writeHead(status, list)`: on Node 20, once the response has any header, that keeps only the
- * last line of each name (setHeader per pair), dropping all but one Set-Cookie.
- */
-export function setHeaderList(res: ServerResponse, list: readonly string[]): void {
-  const grouped = new Map<string, string[]>()
-  for (let i = 0; i + 1 < list.length; i += 2) {
-    const name = list[i] as string
-    const value = list[i + 1] as string
-    const values = grouped.get(name)
-    if (values === undefined) grouped.set(name, [value])
-    else values.push(value)
-  }
-  for (const [name, values] of grouped)
-    res.setHeader(name, values.length === 1 ? (values[0] as string) : values)
 }
 
 /** First value of a header in a stored list, or undefined. */
