@@ -194,8 +194,8 @@ const MUTANTS = [
   {
     name: 'respond: a 304 carries every stored field',
     file: 'engine/respond.ts',
-    from: 'if (NOT_MODIFIED_FIELDS.has(stored[i] as string))',
-    to: 'if (true)',
+    from: 'stored.filter(([name]) => NOT_MODIFIED_FIELDS.has(name))',
+    to: 'stored',
     tests: [SAFETY],
     pattern: 'a 304 from the cache',
   },
@@ -210,7 +210,7 @@ const MUTANTS = [
   {
     name: 'respond: no Content-Length on replay',
     file: 'engine/respond.ts',
-    from: "if (hasBody) extra.push('content-length', String(entry.body.length))",
+    from: "if (hasBody) extra.push(['content-length', String(entry.body.length)])",
     to: '',
     tests: [CORE],
     pattern: 'HEAD|byte for byte',
