@@ -71,7 +71,7 @@ function hotCache(
 ): { cache: ResponseCache; store: CountingStore } {
   const inner =
     kind === 'memcached'
-      ? new MemcachedStore({ servers: mc.address, timeout: '200ms' })
+      ? new MemcachedStore({ servers: mc.address, timeout: '1s' })
       : new MemoryStore()
   const store = new CountingStore(inner)
   const cache = responseCache({
