@@ -98,7 +98,7 @@ const MUTANTS = [
   {
     name: 'render: skip the invalidation check before write-back (admits)',
     file: 'engine/render.ts',
-    from: 'if (!(await d.invalidations.admits(entry.tags, entry.startedAt))) return',
+    from: 'if (!(await d.invalidations.admits(entry.tags, entry.startedAt, inFlight))) return',
     to: '',
     tests: [SAFETY],
     pattern: 'invalidation during a render',

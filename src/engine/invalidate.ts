@@ -291,10 +291,12 @@ export class Invalidations {
 
   /**
    * Whether a render that started at `startedAt` may store its result under these tags. Read
-   * fresh from the store (an invalidation may have happened during the render); a missing record is
-   * written as "invalidated just before this render started".
+   * fresh from the store (an invalidation may have happened during the render). A missing record
+   * is written as "invalidated `slackMs` before this render started": other renders in flight for
+   * the same tag (every one shares the `*` tag) started up to a lock TTL earlier must not be
+   * refused by it, while an entry purged before that stays purged.
    */
-  async admits(tags: readonly string[], startedAt: number): Promise<boolean> {
+  async admits(tags: readonly string[], startedAt: number, slackMs: number): Promise<boolean> {
     // Write-back runs after the response went out: a background budget, as for the write itself.
     // The request budget would let a slow get starve the add of a new path's record, and the
     // entry would silently not be stored.
@@ -307,7 +309,7 @@ export class Invalidations {
         // memoised record (if any) is as current as the store's.
         if (raw === FAILED) return this.memo.get(tag) ?? FAILED
         const fresh = raw === undefined ? undefined : decodeRecord(raw)
-        const record = fresh ?? (await this.create(tag, startedAt - 1, deadline))
+        const record = fresh ?? (await this.create(tag, startedAt - slackMs, deadline))
         if (record === FAILED) return FAILED
         this.remember(tag, record)
         // A local invalidation whose store write has not landed yet counts too (remember merges).

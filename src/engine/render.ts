@@ -513,7 +513,8 @@ export class Renderer {
         this.writePass(state, 'too-large')
         return
       }
-      if (!(await d.invalidations.admits(entry.tags, entry.startedAt))) return
+      const inFlight = state.route.lockTtlS * 1000
+      if (!(await d.invalidations.admits(entry.tags, entry.startedAt, inFlight))) return
       // The variant first, then the record that points at it: a request between the two writes
       // must not find the record, miss the variant, and render it again.
       const stored = await d.guard.call('set', (s) => s.set(key, value, ttl))

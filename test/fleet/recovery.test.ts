@@ -56,8 +56,28 @@ describe(`recovery of ${WORKERS} processes after memcached restarts`, () => {
     )
 
     await mc.restart()
-    // No traffic for two cooldowns (and a margin): only the stores' own probes reach memcached.
-    await delay(2 * COOLDOWN_MS + 500)
+    const restartedAt = Date.now()
+    // No traffic to the store: only the stores' own probes reach memcached. Each process's breaker
+    // state is read before the cache (GET /__breakers sends nothing to memcached); every one must
+    // close by itself, within two cooldowns (plus slack for a loaded runner).
+    const closeBy = restartedAt + 2 * COOLDOWN_MS + 5000
+    for (;;) {
+      const states = await Promise.all(
+        fleet.workers.map(async (w) => {
+          const r = await fetch(`http://127.0.0.1:${w.port}/__breakers`)
+          return (await r.json()) as Record<string, string>
+        }),
+      )
+      if (states.every((s) => Object.values(s).every((state) => state === 'closed'))) break
+      assert.ok(
+        Date.now() < closeBy,
+        `every breaker closes without traffic (${JSON.stringify(states)})`,
+      )
+      await delay(25)
+    }
+    t.diagnostic(`every process's breaker closed ${Date.now() - restartedAt} ms after the restart`)
+    // Two cooldowns with no traffic in all, as an operator's quiet minute after an outage would be.
+    await delay(Math.max(0, restartedAt + 2 * COOLDOWN_MS + 500 - Date.now()))
 
     // Open the burst's connections beforehand (GET /__calls never touches the store), so that its
     // requests reach each process together rather than one accept at a time.

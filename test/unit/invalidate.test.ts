@@ -51,7 +51,7 @@ describe('Invalidations', () => {
   it('an entry rendered before a hard invalidation of one of its tags is gone; after it, valid', async (t) => {
     const inv = records()
     t.after(() => inv.close())
-    await inv.admits(['a', 'b'], Date.now() - 10_000)
+    await inv.admits(['a', 'b'], Date.now() - 10_000, 1)
     const before = Date.now() - 10
     assert.equal(await inv.judge(entry(before, ['a', 'b']), deadline()), 'valid')
     await inv.invalidate(['a'], false)
@@ -59,8 +59,8 @@ describe('Invalidations', () => {
     assert.equal(await inv.judge(entry(before, ['a']), deadline()), 'gone')
     assert.equal(await inv.judge(entry(before, ['a', 'b']), deadline()), 'gone')
     assert.equal(await inv.judge(entry(after, ['a']), deadline()), 'valid')
-    assert.equal(await inv.admits(['a'], before), false)
-    assert.equal(await inv.admits(['a'], after), true)
+    assert.equal(await inv.admits(['a'], before, 1), false)
+    assert.equal(await inv.admits(['a'], after, 1), true)
   })
 
   it('soft makes it stale; hard beats soft; times never move backwards', async (t) => {
@@ -68,7 +68,7 @@ describe('Invalidations', () => {
     t.after(() => inv.close())
     const T = Date.now()
     // Records exist from a render long ago (a missing one would count as "now").
-    await inv.admits(['s'], T - 10_000)
+    await inv.admits(['s'], T - 10_000, 1)
     await inv.invalidate(['s'], true, T)
     assert.equal(await inv.judge(entry(T - 5, ['s']), deadline()), 'stale')
     assert.equal(await inv.judge(entry(T + 5, ['s']), deadline()), 'valid')
@@ -87,7 +87,7 @@ describe('Invalidations', () => {
   it('the all-entries tag covers every entry', async (t) => {
     const inv = records()
     t.after(() => inv.close())
-    await inv.admits([pathTag('/x'), 'y'], Date.now() - 10_000)
+    await inv.admits([pathTag('/x'), 'y'], Date.now() - 10_000, 1)
     const before = Date.now() - 5
     assert.equal(await inv.judge(entry(before, [pathTag('/x'), 'y']), deadline()), 'valid')
     await inv.invalidate([ALL_TAG], false)
@@ -119,7 +119,7 @@ describe('Invalidations', () => {
     t.mock.method(Date, 'now', () => now)
     assert.equal(await inv.judge(entry(now - 1000, ['m']), deadline()), 'gone')
     // The request that found the entry gone renders at once: same millisecond.
-    assert.equal(await inv.admits(['m'], now), true)
+    assert.equal(await inv.admits(['m'], now, 1), true)
   })
 
   it('admits() writes a missing record just before the render started', async (t) => {
@@ -127,7 +127,7 @@ describe('Invalidations', () => {
     const inv = records(store)
     t.after(() => inv.close())
     const startedAt = Date.now()
-    assert.equal(await inv.admits(['new-tag'], startedAt), true)
+    assert.equal(await inv.admits(['new-tag'], startedAt, 1), true)
     assert.equal(await inv.judge(entry(startedAt, ['new-tag']), deadline()), 'valid')
     assert.equal(await inv.judge(entry(startedAt - 1, ['new-tag']), deadline()), 'gone')
   })
@@ -138,7 +138,7 @@ describe('Invalidations', () => {
     const guard = new StoreGuard(store, new RateLimitedLog(silentLogger), 1000)
     const inv = new Invalidations(guard, PREFIX, 20, 100)
     t.after(() => inv.close())
-    assert.equal(await inv.admits(['slow-tag'], Date.now()), true)
+    assert.equal(await inv.admits(['slow-tag'], Date.now(), 1), true)
   })
 
   it('admits() reads the store, not the memo: an invalidation by another process during the render counts', async (t) => {
@@ -152,10 +152,20 @@ describe('Invalidations', () => {
     const startedAt = Date.now() - 50
     // Memoised as valid here...
     assert.equal(await mine.judge(entry(startedAt, ['p']), deadline()), 'gone')
-    await mine.admits(['p'], startedAt)
+    await mine.admits(['p'], startedAt, 1)
     // ...then invalidated elsewhere while the render runs.
     await theirs.invalidate(['p'], false)
-    assert.equal(await mine.admits(['p'], startedAt), false)
+    assert.equal(await mine.admits(['p'], startedAt, 1), false)
+  })
+
+  it('a render that started earlier is not refused by a record a later render created', async (t) => {
+    const inv = records()
+    t.after(() => inv.close())
+    const now = Date.now()
+    // Two renders of one fleet-wide tag in flight: the later one finishes first and finds the
+    // record missing. It writes it a lock TTL before its own start, not just before it.
+    assert.equal(await inv.admits(['shared'], now, 10_000), true)
+    assert.equal(await inv.admits(['shared'], now - 500, 10_000), true)
   })
 
   it('judgeMemoised (the hot tier) knows nothing until the generation and every record are memoised', async (t) => {
@@ -163,7 +173,7 @@ describe('Invalidations', () => {
     t.after(() => inv.close())
     const e = entry(Date.now() - 10, ['h'])
     assert.equal(inv.judgeMemoised(e, Date.now()), undefined)
-    await inv.admits(['h'], e.startedAt)
+    await inv.admits(['h'], e.startedAt, 1)
     assert.equal(
       inv.judgeMemoised(e, Date.now()),
       undefined,
@@ -191,7 +201,7 @@ describe('Invalidations', () => {
       b.close()
     })
     const e = entry(Date.now() - 10, ['f'])
-    await b.admits(['f'], e.startedAt)
+    await b.admits(['f'], e.startedAt, 1)
     assert.equal(await b.judge(e, deadline()), 'valid')
     await delay(60)
     assert.equal(b.judgeMemoised(e, Date.now()), 'valid')
