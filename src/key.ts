@@ -88,6 +88,13 @@ export interface ResourceId {
   readonly custom: string | undefined
 }
 
+/** The path of the request's target, as sent (percent-encoded), without the query. */
+export function pathOf(req: Request): string {
+  const url = req.originalUrl || req.url || '/'
+  const q = url.indexOf('?')
+  return q === -1 ? url : url.slice(0, q)
+}
+
 export function resourceId(req: Request, custom: string | undefined): ResourceId {
   const url = req.originalUrl || req.url || '/'
   const q = url.indexOf('?')

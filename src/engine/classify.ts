@@ -5,7 +5,7 @@
 import type { Request } from 'express'
 import { isSafeMethod } from '../http/method.js'
 import { type RequestDirectives, requestDirectives } from '../http/policy.js'
-import { resourceFor } from '../key.js'
+import { pathOf, resourceFor } from '../key.js'
 import type { CacheConfig, RouteConfig } from '../options.js'
 import { pathTag } from './invalidate.js'
 
@@ -94,13 +94,6 @@ export function requestTags(
 ): readonly string[] {
   const routeTags = route.tags?.(req) ?? []
   return routeTags.length === 0 ? [pathTag(path)] : [pathTag(path), ...routeTags]
-}
-
-/** The path of the target URI, as the key sees it. */
-export function pathOf(req: Request): string {
-  const url = req.originalUrl || req.url || '/'
-  const q = url.indexOf('?')
-  return q === -1 ? url : url.slice(0, q)
 }
 
 /** Cookie names in a Cookie header (RFC 6265 §5.4: `name=value` pairs separated by `;`). */
