@@ -228,7 +228,7 @@ export class CacheEngine {
       onlyIfCached: c.directives.onlyIfCached,
       credentialed: c.credential !== undefined,
       regenerating: this.coordinator.isRegenerating(found.entryKey, route, now),
-      lockLost: this.coordinator.lockLost(found.entryKey, now),
+      lockLost: this.coordinator.lockLost(found.entryKey, now, found.entry),
     })
     let plan: Plan
     switch (d.kind) {

@@ -4,7 +4,7 @@
  */
 import type { Request } from 'express'
 import type { Logger } from 'pino'
-import type { ResponseEntry } from '../entry.js'
+import type { Entry, ResponseEntry } from '../entry.js'
 import type { StoreGuard } from '../guard.js'
 import { varyValues } from '../key.js'
 import { acquireLock, Flight, type FlightResult, type Lock, releaseLock, sleep } from '../mint.js'
@@ -36,8 +36,12 @@ export class Coordinator {
    * stale copy without asking for the lock, until the regeneration outlives its lock TTL.
    */
   readonly regenerating = new Map<string, number>()
-  /** Entry keys whose lock another process held a moment ago, until when to believe it. */
-  private readonly lostLocks = new Map<string, number>()
+  /**
+   * Entry keys whose lock another process held a moment ago: until when to believe it, and which
+   * copy was stored then (`cachedAt`; undefined: none). The memory speaks only for that copy: once
+   * another one is stored, the render it was about is over.
+   */
+  private readonly lostLocks = new Map<string, { until: number; copy: number | undefined }>()
 
   constructor(
     private readonly cfg: CacheConfig,
@@ -54,18 +58,24 @@ export class Coordinator {
     return started !== undefined && now - started < route.lockTtlS * 1000
   }
 
-  /** Whether another process held the lock a moment ago (remembered min(1 s, lockTtl)). */
-  lockLost(entryKey: string, now: number): boolean {
-    const until = this.lostLocks.get(entryKey)
-    if (until === undefined) return false
-    if (now < until) return true
+  /**
+   * Whether another process held the lock a moment ago (remembered min(1 s, lockTtl)) while `copy`
+   * was the stored one: then it is regenerating that copy.
+   */
+  lockLost(entryKey: string, now: number, copy: Entry | undefined): boolean {
+    const lost = this.lostLocks.get(entryKey)
+    if (lost === undefined) return false
+    if (now < lost.until && lost.copy === cachedAtOf(copy)) return true
     this.lostLocks.delete(entryKey)
     return false
   }
 
-  private rememberLost(entryKey: string, route: RouteConfig): void {
+  private rememberLost(entryKey: string, route: RouteConfig, copy: Entry | undefined): void {
     if (this.lostLocks.size > 10_000) this.lostLocks.clear()
-    this.lostLocks.set(entryKey, Date.now() + Math.min(LOST_LOCK_MEMORY_MS, route.lockTtlS * 1000))
+    this.lostLocks.set(entryKey, {
+      until: Date.now() + Math.min(LOST_LOCK_MEMORY_MS, route.lockTtlS * 1000),
+      copy: cachedAtOf(copy),
+    })
   }
 
   /**
@@ -91,11 +101,11 @@ export class Coordinator {
       acquireLock(this.guard, entryKey, route.lockTtlS, deadline, log),
       this.lookup.read(req, c.primary, c.tags, deadline, log),
     ])
+    const e = again.entry
     if (lock === 'lost') {
       this.counters.locksLost++
-      this.rememberLost(entryKey, route)
+      if (!again.failed) this.rememberLost(entryKey, route, e)
     } else if (lock !== 'failed') this.counters.locksWon++
-    const e = again.entry
     // Fresh, or stored since this request began: a render (or a revalidation of a copy that is
     // stale at once, like `no-cache`) that another request made for this one.
     const fresh =
@@ -276,6 +286,9 @@ function base(c: LookupRequest, route: RouteConfig, entryKey: string) {
     credential: c.credential,
   }
 }
+
+const cachedAtOf = (e: Entry | undefined): number | undefined =>
+  e?.kind === 'response' ? e.cachedAt : undefined
 
 const serve = (
   entry: ResponseEntry,

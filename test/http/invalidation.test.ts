@@ -253,6 +253,42 @@ forEachExpress('invalidateTags', (express, major) => {
     assert.equal(calls(), 2)
   })
 
+  it('soft, right after this process lost the lock of a cold render to another: it regenerates', async (t) => {
+    // Two caches on one store are two processes. B loses the lock to A's render and remembers
+    // that for a moment; the memory must not outlive A's render and hold back the next one.
+    const store = new MemoryStore()
+    const prefix = `m${process.pid}x${++memoryCounter}`
+    const options = { store, prefix, logger: pino({ level: 'silent' }), pollInterval: '10ms' }
+    const a = responseCache(options)
+    const b = responseCache(options)
+    t.after(() => Promise.all([a.close(), b.close()]))
+    let version = 1
+    const routes = (cache: ResponseCache) => (app: Express, count: () => number) => {
+      app.get('/doc', cache.route({ tags: ['docs'] }), async (_req, res) => {
+        count()
+        const v = version
+        await delay(100)
+        res.send(`doc v${v}`)
+      })
+    }
+    const appA = mount(express, a, routes(a))
+    const appB = mount(express, b, routes(b))
+    const leader = request(appA.app).get('/doc').then((r) => r)
+    await delay(30)
+    const waiter = await request(appB.app).get('/doc')
+    assert.equal((await leader).headers['x-cache'], 'MISS')
+    assert.equal(waiter.text, 'doc v1', 'B waited for A')
+    assert.equal(appB.calls(), 0)
+    await a.settled()
+
+    version = 2
+    await b.invalidateTags('docs', { soft: true })
+    const soft = await request(appB.app).get('/doc')
+    assert.equal(soft.text, 'doc v2', 'B regenerates at once')
+    assert.equal(soft.headers['x-cache'], 'MISS')
+    assert.equal(appB.calls(), 1)
+  })
+
   it('soft after hard keeps the hard one: the entry stays a miss', async (t) => {
     const cache = makeCache('memory')
     t.after(() => cache.close())
