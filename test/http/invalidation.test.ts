@@ -258,7 +258,12 @@ forEachExpress('invalidateTags', (express, major) => {
     // that for a moment; the memory must not outlive A's render and hold back the next one.
     const store = new MemoryStore()
     const prefix = `m${process.pid}x${++memoryCounter}`
-    const options = { store, prefix, logger: pino({ level: 'silent' }), pollInterval: '10ms' }
+    const options: ResponseCacheOptions = {
+      store,
+      prefix,
+      logger: pino({ level: 'silent' }),
+      pollInterval: '10ms',
+    }
     const a = responseCache(options)
     const b = responseCache(options)
     t.after(() => Promise.all([a.close(), b.close()]))
@@ -273,7 +278,9 @@ forEachExpress('invalidateTags', (express, major) => {
     }
     const appA = mount(express, a, routes(a))
     const appB = mount(express, b, routes(b))
-    const leader = request(appA.app).get('/doc').then((r) => r)
+    const leader = request(appA.app)
+      .get('/doc')
+      .then((r) => r)
     await delay(30)
     const waiter = await request(appB.app).get('/doc')
     assert.equal((await leader).headers['x-cache'], 'MISS')
