@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import type { RateLimitedLog } from './logging.js'
+import { DeadlineQueue } from './store/deadline.js'
 import type { CacheStore } from './store/types.js'
 
 const CONSEQUENCE = {
@@ -20,65 +21,6 @@ export type Failed = typeof FAILED
 export interface GuardObserver {
   error(kind: string): void
   duration(op: StoreOp, ms: number): void
-}
-
-interface Pending {
-  readonly at: number
-  fire: (() => void) | undefined
-}
-
-/**
- * One timer for every pending store call instead of one each: calls are queued by deadline, and a
- * single timer fails the overdue ones. Most deadlines are "now + the same budget", so they arrive
- * in order and queueing is a push.
- */
-class DeadlineQueue {
-  private queue: Pending[] = []
-  private timer: NodeJS.Timeout | undefined
-  private armedAt = Number.POSITIVE_INFINITY
-
-  add(at: number, fire: () => void): Pending {
-    const item: Pending = { at, fire }
-    const q = this.queue
-    if (q.length === 0 || (q[q.length - 1] as Pending).at <= at) q.push(item)
-    else {
-      let lo = 0
-      let hi = q.length
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1
-        if ((q[mid] as Pending).at <= at) lo = mid + 1
-        else hi = mid
-      }
-      q.splice(lo, 0, item)
-    }
-    if (at < this.armedAt) this.arm(at)
-    return item
-  }
-
-  private arm(at: number): void {
-    if (this.timer !== undefined) clearTimeout(this.timer)
-    this.armedAt = at
-    this.timer = setTimeout(() => this.expire(), Math.max(0, at - Date.now()))
-    this.timer.unref()
-  }
-
-  private expire(): void {
-    this.timer = undefined
-    this.armedAt = Number.POSITIVE_INFINITY
-    const now = Date.now()
-    let n = 0
-    while (n < this.queue.length && (this.queue[n] as Pending).at <= now) {
-      const fire = (this.queue[n] as Pending).fire
-      if (fire !== undefined) fire()
-      n++
-    }
-    this.queue = n === this.queue.length ? [] : this.queue.slice(n)
-    // Settled calls leave their slot behind (cheaper than removing it): skip over them.
-    while (this.queue.length > 0 && (this.queue[0] as Pending).fire === undefined)
-      this.queue.shift()
-    const head = this.queue[0]
-    if (head !== undefined) this.arm(head.at)
-  }
 }
 
 /**

@@ -183,7 +183,15 @@ export class Invalidations {
    * a record is not memoised, or while the generation is unknown.
    */
   judgeMemoised(entry: ResponseEntry, now: number): Validity | undefined {
-    if (!this.readable || now - this.lastAnswer > this.staleAfterMs) return undefined
+    return this.readable ? this.judgeKnown(entry, now) : undefined
+  }
+
+  /**
+   * Judges an entry without waiting, when the memo is recent and holds every record it needs (the
+   * usual case on a busy process); undefined otherwise, and {@link judge} reads what is missing.
+   */
+  judgeKnown(entry: ResponseEntry, now: number): Validity | undefined {
+    if (now - this.lastAnswer > this.staleAfterMs) return undefined
     const all = this.memo.get(ALL_TAG)
     if (all === undefined) return undefined
     let v = against(all, entry.startedAt)
@@ -230,8 +238,9 @@ export class Invalidations {
    * the entry usually costs no extra round trip.
    */
   prefetch(tags: readonly string[], deadline: number, logger?: Logger): void {
-    void this.read(ALL_TAG, deadline, logger)
-    for (const tag of tags) void this.read(tag, deadline, logger)
+    if (this.memo.get(ALL_TAG) === undefined) void this.read(ALL_TAG, deadline, logger)
+    for (const tag of tags)
+      if (this.memo.get(tag) === undefined) void this.read(tag, deadline, logger)
   }
 
   /**

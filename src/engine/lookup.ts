@@ -98,15 +98,24 @@ export class Lookup {
     } else {
       const raw = await this.guard.call('get', (s) => s.get(primary), deadline, log)
       if (raw === FAILED) return failed(primary, NONE)
-      const again = await this.select(req, primary, servable(raw), deadline, log)
-      if (again === undefined) return failed(primary, NONE)
-      ;({ names, entryKey, entry } = again)
+      const top = servable(raw)
+      if (top?.kind === 'variants') {
+        const again = await this.select(req, primary, top, deadline, log)
+        if (again === undefined) return failed(primary, NONE)
+        ;({ names, entryKey, entry } = again)
+      } else {
+        this.variants.delete(primary)
+        entry = top
+      }
     }
     if (entry?.kind !== 'response')
       return { failed: false, entry, validity: 'valid', entryKey, varyNames: names }
-    const validity = await this.invalidations.judge(entry, deadline, log)
+    const now = Date.now()
+    const validity =
+      this.invalidations.judgeKnown(entry, now) ??
+      (await this.invalidations.judge(entry, deadline, log))
     if (validity === 'failed') return failed(entryKey, names)
-    if (validity === 'valid') this.hot?.set(entryKey, entry, Date.now())
+    if (validity === 'valid') this.hot?.set(entryKey, entry, now)
     return { failed: false, entry, validity, entryKey, varyNames: names }
   }
 

@@ -28,7 +28,11 @@ type Marked = ServerResponse & { [kOutcome]?: Outcome }
 const groupedHeaders = new WeakMap<ResponseEntry, HeaderPairs>()
 function grouped(entry: ResponseEntry): HeaderPairs {
   let pairs = groupedHeaders.get(entry)
-  if (pairs === undefined) {
+  if (pairs === undefined && distinctNames(entry.headers)) {
+    // The common case (every entry read from memcached is a new object): no repeated names.
+    pairs = entry.headers.filter(([name]) => name !== 'content-length')
+    groupedHeaders.set(entry, pairs)
+  } else if (pairs === undefined) {
     const byName = new Map<string, string[]>()
     for (const [name, value] of entry.headers) {
       if (name === 'content-length') continue
@@ -42,6 +46,16 @@ function grouped(entry: ResponseEntry): HeaderPairs {
     groupedHeaders.set(entry, pairs)
   }
   return pairs
+}
+
+/** Whether no field name repeats (lists are short: a quadratic scan beats building a Set). */
+function distinctNames(headers: ResponseEntry['headers']): boolean {
+  for (let i = 1; i < headers.length; i++) {
+    const name = (headers[i] as readonly [string, string])[0]
+    for (let j = 0; j < i; j++)
+      if ((headers[j] as readonly [string, string])[0] === name) return false
+  }
+  return true
 }
 
 export class Responder {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { DeadlineError, withDeadline } from '../../src/store/deadline.js'
+import { DeadlineError, DeadlineQueue, withDeadline } from '../../src/store/deadline.js'
 
 const escaped: unknown[] = []
 process.on('unhandledRejection', (reason) => escaped.push(reason))
@@ -72,5 +72,59 @@ describe('withDeadline', () => {
   it('rejects a negative or non-finite deadline', () => {
     assert.throws(() => withDeadline(Promise.resolve(1), -1, 'op'), RangeError)
     assert.throws(() => withDeadline(Promise.resolve(1), Number.NaN, 'op'), RangeError)
+  })
+})
+
+describe('withDeadline on a shared DeadlineQueue', () => {
+  it('settles on time, and fails the late calls at their own deadlines, in any order added', async () => {
+    const queue = new DeadlineQueue()
+    const started = performance.now()
+    const failedAt = (ms: number) =>
+      withDeadline(new Promise(() => {}), ms, `op ${ms}`, queue).catch((e: unknown) => {
+        assert.ok(e instanceof DeadlineError && e.ms === ms)
+        return performance.now() - started
+      })
+    const outcomes = await keepingAlive(() =>
+      Promise.all([
+        failedAt(150),
+        failedAt(40),
+        withDeadline(
+          sleep(10).then(() => 'on time'),
+          100,
+          'op',
+          queue,
+        ),
+        failedAt(90),
+      ]),
+    )
+    const [slow, fast, onTime, middle] = outcomes as [number, number, string, number]
+    assert.equal(onTime, 'on time')
+    assert.ok(fast >= 35 && fast < middle && middle < slow, `${fast} ${middle} ${slow}`)
+    assert.ok(slow >= 145 && slow < 2000, `${slow}`)
+  })
+
+  it('a call that settled never fires: its deadline is skipped', async () => {
+    const queue = new DeadlineQueue()
+    let fired = 0
+    const first = queue.add(Date.now() + 20, () => fired++)
+    queue.add(Date.now() + 40, () => fired++)
+    first.fire = undefined
+    await keepingAlive(() => sleep(80))
+    assert.equal(fired, 1)
+  })
+
+  it('never keeps the process alive', async () => {
+    const { spawnSync } = await import('node:child_process')
+    const moduleUrl = new URL('../../src/store/deadline.ts', import.meta.url).href
+    const script = `
+      const { withDeadline, DeadlineQueue } = await import(${JSON.stringify(moduleUrl)})
+      withDeadline(new Promise(() => {}), 60_000, 'op', new DeadlineQueue()).catch(() => {})
+    `
+    const result = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script],
+      { cwd: new URL('../..', import.meta.url), timeout: 20_000, encoding: 'utf8' },
+    )
+    assert.equal(result.status, 0, result.stderr)
   })
 })
