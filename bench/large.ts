@@ -19,7 +19,7 @@ import type { Server } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import express from 'express'
 import { pino } from 'pino'
-import { MemcachedStore, responseCache } from '../src/index.js'
+import { MemcachedStore, responseCache } from '../dist/index.js'
 import { startMemcached } from '../test/helpers/memcached.js'
 import { type LoadGenerator, startLoadGenerator } from './lib/load.js'
 import {

@@ -82,8 +82,11 @@ function revision(): string {
   return `${head.stdout.trim()}${dirty ? ' (src/ modified)' : ''}`
 }
 
+/** The many-connections scenario: a traffic spike, where the store's round trips are shared. */
+const WIDE = envNumber('BENCH_WIDE_CONNECTIONS', 100)
 const SCENARIOS: readonly Scenario[] = [
   ...SIZES_KB.map((kb) => ({ id: `${kb}k`, label: `${kb} KB`, path: `/b/${kb}` })),
+  { id: '10k-wide', label: `10 KB, ${WIDE} connections`, path: '/b/10', connections: WIDE },
   { id: 'slow', label: `slow origin (${ORIGIN_MS} ms, ${SLOW_KB} KB)`, path: '/slow' },
 ]
 
@@ -157,7 +160,7 @@ async function throughput(ctx: Context): Promise<Map<string, Cell>> {
     const s = servers.get(id)!
     const before = await s.cpu()
     const storeBefore = processCpuUs(ctx.memcachedPid)
-    const r = await load(ctx, s.port, sc.path, warmupMs, durationMs)
+    const r = await load(ctx, s.port, sc, warmupMs, durationMs)
     const after = await s.cpu()
     const storeAfter = processCpuUs(ctx.memcachedPid)
     const calls = await s.calls()
@@ -201,7 +204,7 @@ async function throughput(ctx: Context): Promise<Map<string, Cell>> {
 function load(
   ctx: Context,
   port: number,
-  path: string,
+  sc: Scenario,
   warmupMs: number,
   durationMs: number,
 ): Promise<JobResult> {
@@ -209,8 +212,8 @@ function load(
     kind: 'load',
     port,
     method: 'GET',
-    path,
-    concurrency: METHOD.connections,
+    path: sc.path,
+    concurrency: sc.connections ?? METHOD.connections,
     warmupMs,
     durationMs,
   })

@@ -9,7 +9,7 @@
  * BENCH_PROFILE_CONTENDER (default eftc), BENCH_CONCURRENCY (default 8).
  */
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
-import { findSourceMap } from 'node:module'
+import { findSourceMap, SourceMap } from 'node:module'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startMemcached } from '../test/helpers/memcached.js'
@@ -63,6 +63,37 @@ function moduleOf(url: string): string {
   return w
 }
 
+/** dist/index.js's source map (the benchmarks load the built library), read once. */
+let distMap: SourceMap | null | undefined
+const DIST = join(ROOT, 'dist', 'index.js')
+
+/**
+ * Where a frame's code was written: a position in the built dist/index.js maps back through its
+ * source map to the src/ file and line (1-based); other frames keep their URL, with the line
+ * mapped as {@link sourceLine} does.
+ */
+async function located(
+  url: string,
+  line: number,
+  column: number,
+): Promise<{ url: string; line: number }> {
+  if (url.startsWith('file://') && fileURLToPath(url) === DIST) {
+    if (distMap === undefined) {
+      try {
+        distMap = new SourceMap(JSON.parse(readFileSync(`${DIST}.map`, 'utf8')))
+      } catch {
+        distMap = null
+      }
+    }
+    const entry = distMap?.findEntry(line, column)
+    if (entry !== undefined && 'originalSource' in entry) {
+      return { url: new URL(entry.originalSource, url).href, line: entry.originalLine + 1 }
+    }
+    return { url, line: line + 1 }
+  }
+  return { url, line: await sourceLine(url, line, column) }
+}
+
 /**
  * tsx strips whitespace, so the profile's positions are columns on one line. Importing the same
  * src module here makes tsx transpile it identically and register its source map, which maps the
@@ -112,20 +143,14 @@ export async function summarise(profile: CpuProfile, lastMs?: number): Promise<s
       continue
     }
     total += us
-    const at =
-      frame.url === ''
-        ? ''
-        : `${where(frame.url)}:${await sourceLine(frame.url, frame.lineNumber, frame.columnNumber)}`
+    const loc =
+      frame.url === '' ? undefined : await located(frame.url, frame.lineNumber, frame.columnNumber)
+    const at = loc === undefined ? '' : `${where(loc.url)}:${loc.line}`
     const key = `${frame.functionName}@${at}`
-    const f = fns.get(key) ?? {
-      name: frame.functionName || '(anonymous)',
-      at,
-      module: moduleOf(frame.url),
-      us: 0,
-    }
+    const m = moduleOf(loc?.url ?? '')
+    const f = fns.get(key) ?? { name: frame.functionName || '(anonymous)', at, module: m, us: 0 }
     f.us += us
     fns.set(key, f)
-    const m = moduleOf(frame.url)
     modules.set(m, (modules.get(m) ?? 0) + us)
   }
   const pct = (us: number): string => `${((100 * us) / total).toFixed(1)}%`
@@ -135,7 +160,7 @@ export async function summarise(profile: CpuProfile, lastMs?: number): Promise<s
   out.push(
     `Profile${lastMs === undefined ? '' : ' (its last part, under load)'}: ${(wall / 1000).toFixed(1)} s wall, ` +
       `${(total / 1000).toFixed(0)} ms on CPU (idle ${(idle / 1000).toFixed(0)} ms not counted), ${counted} samples. ` +
-      'Locations: the line where the function starts (src/ mapped back through the source map).',
+      'Locations: the line where the function starts (dist/ mapped back to src/ through its source map).',
   )
   out.push('')
   out.push(`### Top ${TOP} functions by self time`)
@@ -157,9 +182,10 @@ export async function summarise(profile: CpuProfile, lastMs?: number): Promise<s
     const f = byNode.get(id)?.callFrame
     if (f === undefined || !f.url.startsWith('file://') || f.url.includes('/node_modules/'))
       return undefined
-    const path = where(f.url)
+    const loc = await located(f.url, f.lineNumber, f.columnNumber)
+    const path = where(loc.url)
     if (!path.startsWith('src/')) return undefined
-    return `\`${f.functionName || '(anonymous)'}\` ${path}:${await sourceLine(f.url, f.lineNumber, f.columnNumber)}`
+    return `\`${f.functionName || '(anonymous)'}\` ${path}:${loc.line}`
   }
   const keyOf = new Map<number, string | undefined>()
   for (const n of profile.nodes) keyOf.set(n.id, await ownKey(n.id))

@@ -145,13 +145,32 @@ export interface Resource {
 const resources = new BoundedMemo<Resource>(10_000)
 
 /**
+ * What decides a request's scheme and host, as a memo key. Express's `req.protocol` and
+ * `req.hostname` getters consult `trust proxy` on every call; without X-Forwarded-Proto and
+ * X-Forwarded-Host they can only answer from the socket and the Host field, so those raw values
+ * key the memo (the resource itself is still built from the getters, once).
+ */
+function origin(req: Request): string {
+  const h = req.headers
+  if (
+    h['x-forwarded-proto'] === undefined &&
+    h['x-forwarded-host'] === undefined &&
+    !Object.hasOwn(req, 'protocol') &&
+    !Object.hasOwn(req, 'hostname')
+  ) {
+    return `raw\n${(req.socket as { encrypted?: boolean } | undefined)?.encrypted === true}\n${h.host ?? ''}`
+  }
+  return `express\n${req.protocol || 'http'}\n${req.hostname || ''}`
+}
+
+/**
  * The primary key and path of a request, memoised on the raw request parts: a hot URL costs one
  * string concatenation and a Map lookup instead of a query canonicalisation and a SHA-256.
  */
 export function resourceFor(req: Request, prefix: string, custom: string | undefined): Resource {
   const url = req.originalUrl || req.url || '/'
   // No field but the last can hold a newline (the HTTP parser rejects them in URLs and hosts).
-  const raw = `${prefix}\n${req.protocol || 'http'}\n${req.hostname || ''}\n${url}${custom === undefined ? '' : `\n${custom}`}`
+  const raw = `${prefix}\n${origin(req)}\n${url}${custom === undefined ? '' : `\n${custom}`}`
   let found = resources.get(raw)
   if (found === undefined) {
     const id = resourceId(req, custom)

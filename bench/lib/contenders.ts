@@ -16,7 +16,7 @@ import {
   type ResponseCache,
   type ResponseCacheOptions,
   responseCache,
-} from '../../src/index.js'
+} from '../../dist/index.js'
 
 export const CONTENDERS = [
   'plain',

@@ -11,6 +11,8 @@ export interface Scenario {
   readonly id: string
   readonly label: string
   readonly path: string
+  /** Keep-alive connections for this scenario, when not the run's default. */
+  readonly connections?: number
 }
 
 /** One contender on one throughput scenario, over all rounds. */
@@ -295,12 +297,14 @@ export function toMarkdown(r: PeerResults, outDir: string): string {
     out.push('')
     out.push(
       'Each contender is an Express 5 app in its own process serving the same routes (a constant string ' +
-        `body); the load comes from another process: ${m.connections} keep-alive connections, closed loop. ` +
+        `body); the load comes from another process: ${m.connections} keep-alive connections, closed loop ` +
+        `(${wideNote(r.scenarios)}). ` +
         `${m.rounds} rounds; in each, every contender runs ${m.measuredMs} ms (after ${m.warmupMs} ms of ` +
         'warm-up) on each scenario, one after the other, the order rotating every round. A ratio divides ' +
         "req/s by plain Express's in the same round: the median over rounds (min–max). The caches hold " +
         `fresh entries (lifetime ${m.ttlSeconds} s). express-ft-cache reads a local memcached (one round ` +
-        'trip per hit) at its defaults (debug headers on). NODE_ENV=production everywhere.',
+        'trip per hit) at its defaults (debug headers on), built as npm ships it (dist/). ' +
+        'NODE_ENV=production everywhere.',
     )
     out.push('')
     out.push('### Throughput: req/s relative to plain Express')
@@ -423,4 +427,12 @@ export function toMarkdown(r: PeerResults, outDir: string): string {
       `Written: ${outDir}/results.json, results.md, chart.svg. Run time: ${r.runSeconds} s.`,
   )
   return `${out.join('\n')}\n`
+}
+
+/** Names the scenarios that use their own connection count. */
+function wideNote(scenarios: readonly Scenario[]): string {
+  const wide = scenarios.filter((sc) => sc.connections !== undefined)
+  return wide.length === 0
+    ? 'every scenario'
+    : `except ${wide.map((sc) => `"${sc.label}"`).join(', ')}, a spike of many clients`
 }

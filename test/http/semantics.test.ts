@@ -790,6 +790,16 @@ forEachExpress('review findings: late headers, schemes, conditions, buffers', (e
     assert.equal(httpsHit.text, 'secure home')
     const http = await request(app).get('/').set('x-forwarded-proto', 'http')
     assert.equal(http.status, 301, 'and the https page never answers http')
+    // Without the header the request is http (the socket is not TLS): the redirect's entry.
+    const bare = await request(app).get('/')
+    assert.equal(bare.status, 301)
+    assert.equal(bare.headers['x-cache'], 'HIT')
+    const httpsAgain = await request(app).get('/').set('x-forwarded-proto', 'https')
+    assert.equal(
+      httpsAgain.text,
+      'secure home',
+      'a bare http request did not change what https gets',
+    )
   })
 
   it('answers a matching condition with 304 even when the response is not stored', async (t) => {
