@@ -25,6 +25,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { startMemcached } from '../test/helpers/memcached.js'
+import { describePinning, pin, pinning } from './lib/affinity.js'
 import { renderChart } from './lib/chart.js'
 import { CONTENDERS, type ContenderId, LABELS, SIZES_KB, SLOW_KB } from './lib/contenders.js'
 import { formatJson } from './lib/json.js'
@@ -51,6 +52,7 @@ import { envNumber, median, progress } from './lib/stats.js'
 
 const QUICK = process.env.BENCH_QUICK === '1'
 const ORIGIN_MS = 100
+const PINNING = pinning()
 const METHOD: Method = {
   quick: QUICK,
   rounds: envNumber('BENCH_PEERS_ROUNDS', QUICK ? 2 : 7),
@@ -59,6 +61,7 @@ const METHOD: Method = {
   connections: envNumber('BENCH_CONCURRENCY', 8),
   ttlSeconds: 60,
   originMs: ORIGIN_MS,
+  pinning: describePinning(PINNING),
   stampede: {
     processes: 4,
     requests: 200,
@@ -144,6 +147,7 @@ async function throughput(ctx: Context): Promise<Map<string, Cell>> {
     all.filter((s) => ![...servers.values()].includes(s)),
   )
   const live = [...servers.keys()]
+  if (PINNING !== undefined) for (const s of servers.values()) pin(s.pid, PINNING.server)
 
   // Fill every cache (the second request of each pair is a hit) before anything is measured.
   for (const s of servers.values()) {
@@ -304,6 +308,10 @@ async function main(): Promise<void> {
     load: await startLoadGenerator(),
     skipped: {},
     started: new Set(),
+  }
+  if (PINNING !== undefined) {
+    pin(mc.pid, PINNING.others)
+    pin(ctx.load.pid, PINNING.others)
   }
   try {
     const cells = PARTS.includes('throughput') ? await throughput(ctx) : new Map<string, Cell>()

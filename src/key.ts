@@ -142,13 +142,49 @@ export interface Resource {
   readonly pathTags: readonly string[]
 }
 
-const resources = new BoundedMemo<Resource>(10_000)
+/**
+ * Resources by the raw parts of a request that decide them: cache prefix, then scheme and host,
+ * then URL (and custom key). Nested maps keyed on the strings the HTTP parser made, so a hit
+ * builds no key string. Bounded like {@link BoundedMemo}: past `max` resources it starts over.
+ */
+class ResourceMemo {
+  private byPrefix = new Map<string, Map<string, Map<string, Resource>>>()
+  private size = 0
+  constructor(private readonly max: number) {}
+
+  get(prefix: string, origin: string, url: string): Resource | undefined {
+    return this.byPrefix.get(prefix)?.get(origin)?.get(url)
+  }
+
+  set(prefix: string, origin: string, url: string, resource: Resource): void {
+    if (this.size >= this.max) {
+      this.byPrefix = new Map()
+      this.size = 0
+    }
+    let origins = this.byPrefix.get(prefix)
+    if (origins === undefined) {
+      origins = new Map()
+      this.byPrefix.set(prefix, origins)
+    }
+    let urls = origins.get(origin)
+    if (urls === undefined) {
+      urls = new Map()
+      origins.set(origin, urls)
+    }
+    if (!urls.has(url)) this.size++
+    urls.set(url, resource)
+  }
+}
+
+const resources = new ResourceMemo(10_000)
 
 /**
  * What decides a request's scheme and host, as a memo key. Express's `req.protocol` and
  * `req.hostname` getters consult `trust proxy` on every call; without X-Forwarded-Proto and
  * X-Forwarded-Host they can only answer from the socket and the Host field, so those raw values
- * key the memo (the resource itself is still built from the getters, once).
+ * key the memo (the resource itself is still built from the getters, once). The three forms never
+ * collide: a Host field holds no newline (the HTTP parser rejects it), and each form starts with
+ * its own marker.
  */
 function origin(req: Request): string {
   const h = req.headers
@@ -158,20 +194,24 @@ function origin(req: Request): string {
     !Object.hasOwn(req, 'protocol') &&
     !Object.hasOwn(req, 'hostname')
   ) {
-    return `raw\n${(req.socket as { encrypted?: boolean } | undefined)?.encrypted === true}\n${h.host ?? ''}`
+    const host = h.host ?? ''
+    return (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true
+      ? `s\n${host}`
+      : host
   }
-  return `express\n${req.protocol || 'http'}\n${req.hostname || ''}`
+  return `e\n${req.protocol || 'http'}\n${req.hostname || ''}`
 }
 
 /**
- * The primary key and path of a request, memoised on the raw request parts: a hot URL costs one
- * string concatenation and a Map lookup instead of a query canonicalisation and a SHA-256.
+ * The primary key and path of a request, memoised on the raw request parts: a hot URL costs three
+ * Map lookups instead of a query canonicalisation and a SHA-256.
  */
 export function resourceFor(req: Request, prefix: string, custom: string | undefined): Resource {
   const url = req.originalUrl || req.url || '/'
-  // No field but the last can hold a newline (the HTTP parser rejects them in URLs and hosts).
-  const raw = `${prefix}\n${origin(req)}\n${url}${custom === undefined ? '' : `\n${custom}`}`
-  let found = resources.get(raw)
+  const at = origin(req)
+  // No field but the last can hold a newline (the HTTP parser rejects them in URLs).
+  const target = custom === undefined ? url : `${url}\n${custom}`
+  let found = resources.get(prefix, at, target)
   if (found === undefined) {
     const id = resourceId(req, custom)
     found = {
@@ -179,7 +219,7 @@ export function resourceFor(req: Request, prefix: string, custom: string | undef
       path: id.path,
       pathTags: Object.freeze([pathTag(id.path)]),
     }
-    resources.set(raw, found)
+    resources.set(prefix, at, target, found)
   }
   return found
 }

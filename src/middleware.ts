@@ -12,7 +12,7 @@ import { HotTier } from './engine/hot-tier.js'
 import { ALL_TAG, Invalidations, invalidateAfterUnsafe, pathTag } from './engine/invalidate.js'
 import { Lookup } from './engine/lookup.js'
 import { instrument } from './engine/metrics.js'
-import { kRender, Renderer, type RenderState, type WithRender } from './engine/render.js'
+import { Renderer, type RenderState, renders } from './engine/render.js'
 import { Responder } from './engine/respond.js'
 import { type CacheStats, Counters, type Outcome } from './engine/stats.js'
 import { StoreGuard } from './guard.js'
@@ -146,7 +146,7 @@ export class CacheEngine {
     route: RouteConfig,
     fromRoute: boolean,
   ): void {
-    const existing = (req as WithRender)[kRender]
+    const existing = renders.get(req)
     if (existing !== undefined) {
       if (fromRoute) this.adoptRoute(req, res, next, existing, route)
       else next()
@@ -331,7 +331,7 @@ export class CacheEngine {
     // reads cookies differently renders the same key again: no marker.
     state.abandoned = true
     this.renderer.settleUncacheable(state, sameKey && route.enabled)
-    delete (req as WithRender)[kRender]
+    renders.delete(req)
     // Give the request back the conditions the app-level capture had set aside, and only those:
     // a revalidation put the stored copy's validators there, which the client never sent.
     if (state.plan.validate !== undefined) {

@@ -63,6 +63,8 @@ export interface Method {
   readonly connections: number
   readonly ttlSeconds: number
   readonly originMs: number
+  /** How the throughput runs' processes were placed on CPUs (see ./affinity.ts). */
+  readonly pinning: string
   readonly stampede: {
     readonly processes: number
     readonly requests: number
@@ -304,7 +306,7 @@ export function toMarkdown(r: PeerResults, outDir: string): string {
         "req/s by plain Express's in the same round: the median over rounds (min–max). The caches hold " +
         `fresh entries (lifetime ${m.ttlSeconds} s). express-ft-cache reads a local memcached (one round ` +
         'trip per hit) at its defaults (debug headers on), built as npm ships it (dist/). ' +
-        'NODE_ENV=production everywhere.',
+        `NODE_ENV=production everywhere. ${m.pinning}`,
     )
     out.push('')
     out.push('### Throughput: req/s relative to plain Express')

@@ -80,8 +80,13 @@ export interface RenderState {
   surrogate: readonly string[]
 }
 
-export const kRender = Symbol('express-ft-cache.render')
-export type WithRender = Request & { [kRender]?: RenderState }
+/**
+ * The render an app-level cache started for a request, for a route-level cache behind it to adopt.
+ * A WeakMap, not a property: every request asks, and a missing symbol property on an
+ * IncomingMessage is looked up through its whole prototype chain; a request never put in the map
+ * has no identity hash, so asking costs almost nothing.
+ */
+export const renders = new WeakMap<Request, RenderState>()
 
 export interface RenderDeps {
   readonly cfg: CacheConfig
@@ -155,7 +160,7 @@ export class Renderer {
       tags: plan.tags,
       surrogate: [],
     }
-    ;(req as WithRender)[kRender] = state
+    renders.set(req, state)
     if (plan.store) d.counters.renders++
     const startedAt = Date.now()
     const authorized = plan.credential !== undefined

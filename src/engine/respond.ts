@@ -65,12 +65,16 @@ export class Responder {
     private readonly logger: Logger,
   ) {}
 
-  /** Records the outcome once per request (a re-mark replaces it: a route took over, a render failed). */
-  outcome(req: Request, res: ServerResponse, outcome: Outcome): void {
+  /**
+   * Records the outcome once per request (a re-mark replaces it: a route took over, a render
+   * failed). `final`: nothing can re-mark this response (the cache answered it), so the outcome is
+   * not stored on it: adding a property to every ServerResponse costs a hidden-class transition.
+   */
+  outcome(req: Request, res: ServerResponse, outcome: Outcome, final = false): void {
     const r = res as Marked
     const before = r[kOutcome]
     if (before !== undefined) this.counters.uncount(before)
-    r[kOutcome] = outcome
+    if (!final) r[kOutcome] = outcome
     this.counters.outcome(outcome)
     bindOutcome(res, outcome)
     if (this.logger.isLevelEnabled('debug'))
@@ -88,7 +92,8 @@ export class Responder {
 
   /**
    * Answers from an entry: a 304 when the request's conditions (or `conditions`, set aside from a
-   * request the handler rendered in full) match a stored 200, else the stored response.
+   * request the handler rendered in full) match a stored 200, else the stored response. `write`
+   * replaces the response's own methods (a diverted render answers through its capture).
    */
   serve(
     req: Request,
@@ -96,64 +101,84 @@ export class Responder {
     entry: ResponseEntry,
     outcome: Outcome,
     detail: string | undefined,
-    write: Writer = (status, headers, body) => {
-      for (const [name, value] of headers) res.setHeader(name, value)
-      res.writeHead(status)
-      res.end(body)
-    },
+    write?: Writer,
     conditions: IncomingHttpHeaders = req.headers,
   ): void {
     if (res.headersSent) return
     const now = Date.now()
-    this.outcome(req, res, outcome)
+    this.outcome(req, res, outcome, true)
     // RFC 9111 §5.1: Age is the time since the response was generated, in seconds.
     const age = String(entry.initialAge + Math.max(0, Math.floor((now - entry.cachedAt) / 1000)))
-    const extra: [string, string][] = [['age', age]]
-    if (this.cfg.debugHeaders) {
-      const ttl = Math.round((entry.staleAt - now) / 1000)
-      // RFC 9211 §2.1: `hit` only when the origin was not asked; a stale copy replacing a failed
-      // render was forwarded (`fwd=stale`), so it carries the ttl but not `hit`.
-      const forwarded = detail?.startsWith('fwd=') === true
-      extra.push(
-        ['x-cache', outcome],
-        [
-          'cache-status',
-          `${this.cfg.cacheName}; ${forwarded ? '' : 'hit; '}ttl=${ttl}${detail ? `; ${detail}` : ''}`,
-        ],
-      )
-    }
+    const status = this.cfg.debugHeaders ? this.cacheStatus(entry, now, detail) : undefined
     const stored = grouped(entry)
-    if (
-      entry.status === 200 &&
-      (conditions['if-none-match'] !== undefined ||
-        conditions['if-modified-since'] !== undefined) &&
-      isNotModified(conditions, entry.headers)
-    ) {
-      // RFC 9110 §15.4.5: a 304 carries only the fields that would guide a cache update.
-      write(304, [...stored.filter(([name]) => NOT_MODIFIED_FIELDS.has(name)), ...extra], undefined)
+    const conditional =
+      conditions['if-none-match'] !== undefined || conditions['if-modified-since'] !== undefined
+    const ranged = conditions.range !== undefined
+    const hasBody = entry.status !== 204 && entry.status !== 304 && entry.status >= 200
+    if (write === undefined && !conditional && !ranged) {
+      // The hit path: no intermediate lists, one setHeader per field.
+      for (const [name, value] of stored) res.setHeader(name, value)
+      res.setHeader('age', age)
+      if (status !== undefined) {
+        res.setHeader('x-cache', outcome)
+        res.setHeader('cache-status', status)
+      }
+      if (hasBody) res.setHeader('content-length', String(entry.body.length))
+      res.writeHead(entry.status)
+      res.end(req.method === 'HEAD' || !hasBody ? undefined : entry.body)
       return
     }
-    const hasBody = entry.status !== 204 && entry.status !== 304 && entry.status >= 200
-    if (entry.status === 200 && conditions.range !== undefined) {
+    const reply = write ?? ((code, headers, body) => writeTo(res, code, headers, body))
+    const extra: [string, string][] = [['age', age]]
+    if (status !== undefined) extra.push(['x-cache', outcome], ['cache-status', status])
+    if (entry.status === 200 && conditional && isNotModified(conditions, entry.headers)) {
+      // RFC 9110 §15.4.5: a 304 carries only the fields that would guide a cache update.
+      reply(304, [...stored.filter(([name]) => NOT_MODIFIED_FIELDS.has(name)), ...extra], undefined)
+      return
+    }
+    if (entry.status === 200 && ranged) {
       // RFC 9110 §14: one satisfiable byte range of a stored 200 is answered from the cache.
       const range = answerRange(req.method, conditions, entry.headers, entry.body.length)
       if (range.status === 206) {
         const part = entry.body.subarray(range.start, range.end + 1)
         extra.push(['content-range', range.contentRange], ['content-length', String(part.length)])
-        write(206, [...stored, ...extra], part)
+        reply(206, [...stored, ...extra], part)
         return
       }
       if (range.status === 416) {
         extra.push(['content-range', range.contentRange], ['content-length', '0'])
-        write(416, [...stored, ...extra], undefined)
+        reply(416, [...stored, ...extra], undefined)
         return
       }
     }
     if (hasBody) extra.push(['content-length', String(entry.body.length)])
-    write(
+    reply(
       entry.status,
       [...stored, ...extra],
       req.method === 'HEAD' || !hasBody ? undefined : entry.body,
     )
   }
+
+  /**
+   * RFC 9211 §2.1: `hit` only when the origin was not asked; a stale copy replacing a failed render
+   * was forwarded (`fwd=stale`), so it carries the ttl but not `hit`.
+   */
+  private cacheStatus(entry: ResponseEntry, now: number, detail: string | undefined): string {
+    const ttl = Math.round((entry.staleAt - now) / 1000)
+    if (!detail) return `${this.cfg.cacheName}; hit; ttl=${ttl}`
+    const hit = detail.startsWith('fwd=') ? '' : 'hit; '
+    return `${this.cfg.cacheName}; ${hit}ttl=${ttl}; ${detail}`
+  }
+}
+
+/** The default Writer: the response's own methods. */
+function writeTo(
+  res: ServerResponse,
+  status: number,
+  headers: HeaderPairs,
+  body: Buffer | undefined,
+): void {
+  for (const [name, value] of headers) res.setHeader(name, value)
+  res.writeHead(status)
+  res.end(body)
 }

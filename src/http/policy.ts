@@ -244,7 +244,15 @@ export interface RequestDirectives {
   readonly onlyIfCached: boolean
 }
 
+const NO_DIRECTIVES: RequestDirectives = Object.freeze({
+  noCache: false,
+  noStore: false,
+  onlyIfCached: false,
+})
+
 export function requestDirectives(headers: IncomingHttpHeaders): RequestDirectives {
+  // Most requests carry neither field: no parse, no object.
+  if (headers['cache-control'] === undefined && headers.pragma === undefined) return NO_DIRECTIVES
   const cc = parseCacheControl(headers['cache-control'])
   const pragma = headers.pragma
   return {
