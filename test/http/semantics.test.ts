@@ -39,11 +39,14 @@ function setup(
   options: ResponseCacheOptions,
   routes: (app: Express, cache: ResponseCache, count: () => number) => void,
   t: { after(fn: () => unknown): void },
+  /** Middleware mounted before the cache. */
+  before?: (app: Express) => void,
 ) {
   const cache = cacheOn(mc, options)
   t.after(() => cache.close())
   const app = express()
   let calls = 0
+  before?.(app)
   app.use(cache)
   routes(app, cache, () => ++calls)
   return { app, cache, calls: () => calls }
@@ -762,6 +765,34 @@ forEachExpress('review findings: late headers, schemes, conditions, buffers', (e
       assert.equal(dave.headers['x-cache'], 'HIT')
       assert.equal(dave.text, 'account of carol')
     }
+  })
+
+  it('http and https are separate entries on TLS sockets too (no X-Forwarded-Proto)', async (t) => {
+    const { app, cache } = setup(
+      express,
+      {},
+      (app) => {
+        app.get('/', (req, res) => {
+          if (req.protocol === 'http') res.redirect(301, `https://${req.hostname}/`)
+          else res.send('secure home')
+        })
+      },
+      t,
+      // What a TLS socket says (Express reads req.protocol from it): set before the cache runs.
+      (app) => {
+        app.use((req, _res, next) => {
+          if (req.get('x-test-tls') === '1')
+            Object.defineProperty(req.socket, 'encrypted', { value: true, configurable: true })
+          next()
+        })
+      },
+    )
+    const [, redirect] = await twice(app, cache, '/')
+    assert.equal(redirect.status, 301)
+    assert.equal(redirect.headers['x-cache'], 'HIT')
+    const tls = await request(app).get('/').set('x-test-tls', '1')
+    assert.equal(tls.status, 200, 'the cached redirect never answers a TLS request')
+    assert.equal(tls.text, 'secure home')
   })
 
   it('http and https are separate entries', async (t) => {
