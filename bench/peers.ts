@@ -16,8 +16,10 @@
  * Writes results.json, results.md and chart.svg to BENCH_OUT_DIR (default docs/bench; .tmp/bench with
  * BENCH_QUICK=1, a ~1 minute smoke run) and prints a Markdown summary on stdout.
  *
- * Run: node --import tsx bench/peers.ts   (BENCH_QUICK, BENCH_PEERS_ROUNDS, BENCH_PEERS_MS,
- * BENCH_CONCURRENCY, BENCH_STAMPEDE_TRIALS, BENCH_OUT_DIR, BENCH_PEERS_PARTS=throughput|stampede)
+ * Run through `npm run bench` (it builds dist/ first): BENCH_QUICK, BENCH_PEERS_ROUNDS,
+ * BENCH_PEERS_MS, BENCH_CONCURRENCY (default 8), BENCH_WIDE_CONNECTIONS (the spike column, default
+ * 100), BENCH_PIN=0 (no CPU pinning), BENCH_STAMPEDE_TRIALS, BENCH_OUT_DIR,
+ * BENCH_PEERS_PARTS=throughput|stampede.
  */
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
