@@ -13,9 +13,9 @@
 import type { Server } from 'node:http'
 import express, { type Request, type Response } from 'express'
 import { pino } from 'pino'
-import { MemcachedStore, MemoryStore, responseCache } from '../dist/index.js'
 import type { MemcachedStoreEvent } from '../src/store/memcached.js'
 import { startMemcached } from '../test/helpers/memcached.js'
+import { MemcachedStore, MemoryStore, responseCache } from './lib/library.js'
 import { type JobResult, type LoadGenerator, startLoadGenerator } from './lib/load.js'
 import { calibrate, renderPage } from './lib/origin.js'
 import {

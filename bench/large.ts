@@ -19,8 +19,8 @@ import type { Server } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import express from 'express'
 import { pino } from 'pino'
-import { MemcachedStore, responseCache } from '../dist/index.js'
 import { startMemcached } from '../test/helpers/memcached.js'
+import { MemcachedStore, responseCache } from './lib/library.js'
 import { type LoadGenerator, startLoadGenerator } from './lib/load.js'
 import {
   bytes,

@@ -11,12 +11,8 @@ import type { OutgoingHttpHeaders } from 'node:http'
 import { createRequire } from 'node:module'
 import type { Express, NextFunction, Request, RequestHandler, Response } from 'express'
 import { type Logger, pino } from 'pino'
-import {
-  MemcachedStore,
-  type ResponseCache,
-  type ResponseCacheOptions,
-  responseCache,
-} from '../../dist/index.js'
+import type { ResponseCache, ResponseCacheOptions } from '../../src/index.js'
+import { MemcachedStore, responseCache } from './library.js'
 
 export const CONTENDERS = [
   'plain',
