@@ -13,7 +13,6 @@ import { findSourceMap, SourceMap } from 'node:module'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startMemcached } from '../test/helpers/memcached.js'
-import { pin, pinning } from './lib/affinity.js'
 import { CONTENDERS, type ContenderId } from './lib/contenders.js'
 import { startLoadGenerator } from './lib/load.js'
 import { describeMachine, machineLine } from './lib/machine.js'
@@ -253,13 +252,8 @@ async function profileNow(): Promise<string> {
       await server.stop()
       throw new Error(`${contender}: ${server.skipped[contender]}`)
     }
-    // Placed as in the peer benchmark (./lib/affinity.ts).
-    const pins = pinning()
-    if (pins !== undefined) {
-      pin(server.pid, pins.server)
-      pin(load.pid, pins.others)
-      pin(mc.pid, pins.others)
-    }
+    // Not pinned to CPUs as the peer benchmark is: the profiler's sampling thread would share the
+    // main thread's CPU and slow it down by half.
     for (let i = 0; i < 2; i++) {
       await fetch(`http://127.0.0.1:${server.port}${path}`).then((r) => r.arrayBuffer())
       await server.settled()
