@@ -145,27 +145,31 @@ export function mountContender(
 ): Mounted {
   const handlers: RequestHandler[] = []
   let cache: ResponseCache | undefined
+  /** Mounts a middleware before this contender's routes. */
+  const before = (mw: RequestHandler): void => {
+    if (base === '') app.use(mw)
+    else app.use(base, mw)
+  }
   switch (id) {
     case 'plain':
       break
-    case 'ceiling': {
-      const mw = ceiling(Number.isFinite(env.ttlS) ? env.ttlS * 1000 : Number.POSITIVE_INFINITY)
-      if (base === '') app.use(mw)
-      else app.use(base, mw)
+    case 'ceiling':
+      before(ceiling(Number.isFinite(env.ttlS) ? env.ttlS * 1000 : Number.POSITIVE_INFINITY))
       break
-    }
+    // The app-level caches are mounted before the routes, as their READMEs show (`app.use(cache)`,
+    // `app.use(apicache.middleware(...))`), like the ceiling; route-cache works per route only.
     case 'eftc':
     case 'eftc-hot': {
       const made = expressFtCache(env, id === 'eftc-hot')
       if (typeof made === 'string') return { skipped: made }
       cache = made
-      handlers.push(made.route())
+      before(made)
       break
     }
     case 'apicache': {
       const apicache = require('apicache') as Apicache
       // '1 minute' is how users write it; other lifetimes in seconds (apicache parses both).
-      handlers.push(apicache.middleware(env.ttlS === 60 ? '1 minute' : `${env.ttlS} seconds`))
+      before(apicache.middleware(env.ttlS === 60 ? '1 minute' : `${env.ttlS} seconds`))
       break
     }
     case 'route-cache': {
