@@ -112,8 +112,8 @@ export class CacheEngine {
       cfg.invalidationPollMs,
       cfg.timeoutMs,
     )
-    this.lookup = new Lookup(this.guard, this.invalidations, this.hot)
     const track = (p: Promise<unknown>): void => this.track(p)
+    this.lookup = new Lookup(this.guard, this.invalidations, this.hot, cfg.timeoutMs, track)
     this.coordinator = new Coordinator(
       cfg,
       this.guard,
@@ -189,7 +189,7 @@ export class CacheEngine {
     }
     // The hot tier answers synchronously, before any promise exists.
     const now = Date.now()
-    const hot = this.lookup.hotHit(req, c.primary, now)
+    const hot = this.lookup.hotHit(req, c.primary, c.tags, now)
     if (hot !== undefined && (c.credential === undefined || hot.shared)) {
       this.counters.hotHits++
       this.responder.serve(req, res, hot, 'HIT', undefined)
@@ -220,7 +220,7 @@ export class CacheEngine {
   ): Promise<boolean> {
     const log = reqLog(req)
     const deadline = Date.now() + this.config.timeoutMs
-    const found = await this.lookup.read(req, c.primary, c.tags, deadline, log)
+    const found = await this.lookup.read(req, c.primary, c.tags, deadline, log, true)
     const now = Date.now()
     const d = decide(found.entry, found.validity, {
       now,

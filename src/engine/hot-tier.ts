@@ -3,6 +3,10 @@
  * promise is made. It only ever answers with fresh entries: stale serving, mint locks and
  * regeneration always go through the shared store. Coherence comes from the invalidation records
  * (each hot hit is judged against this process's memo of them), not from evicting here.
+ *
+ * A copy is kept at most hotCache.ttl after the store read that produced it. Half-way through, the
+ * next hit asks for one background re-read (refresh-ahead), so a busy key never drops out of the
+ * tier: without it, every request in flight when the copy expires pays a store round trip.
  */
 import { LRUCache } from 'lru-cache'
 import type { ResponseEntry } from '../entry.js'
@@ -10,44 +14,73 @@ import type { ResponseEntry } from '../entry.js'
 /** Per-entry overhead counted against `maxBytes` besides body and headers (object, key, map slot). */
 const ENTRY_OVERHEAD_BYTES = 256
 
+interface Slot {
+  readonly entry: ResponseEntry
+  /** min(hotCache.ttl, freshness) after the read: no answer from this copy from then on. */
+  readonly expiresAt: number
+  /** When a hit asks for a re-read; Infinity once asked (one re-read per copy) or never useful. */
+  refreshAt: number
+}
+
 export class HotTier {
-  private readonly lru: LRUCache<string, ResponseEntry>
+  private readonly lru: LRUCache<string, Slot>
 
   constructor(
     maxBytes: number,
     private readonly ttlMs: number,
   ) {
-    this.lru = new LRUCache<string, ResponseEntry>({
+    // Lifetimes are checked here on read, not by lru-cache: its ttl support keeps a clock timer.
+    this.lru = new LRUCache<string, Slot>({
       maxSize: maxBytes,
-      sizeCalculation: (entry, key) => {
+      sizeCalculation: ({ entry }, key) => {
         let n = entry.body.length + key.length + ENTRY_OVERHEAD_BYTES
         for (const [name, value] of entry.headers) n += name.length + value.length
         return n
       },
-      // Expiry is checked on read (and the ttl of each entry set below); no timers per entry.
-      ttlAutopurge: false,
     })
   }
 
   /** The entry if present and still fresh at `now`. */
   get(key: string, now: number): ResponseEntry | undefined {
-    const entry = this.lru.get(key)
-    if (entry === undefined) return undefined
-    if (now >= entry.staleAt) {
+    const slot = this.lru.get(key)
+    if (slot === undefined) return undefined
+    if (now >= slot.expiresAt) {
       this.lru.delete(key)
       return undefined
     }
-    return entry
+    return slot.entry
+  }
+
+  /**
+   * True once per copy, on the first call past half its hot lifetime: the caller re-reads the store
+   * and {@link set}s what it finds. Not when the copy's freshness is what ends it: a re-read would
+   * bring back the same copy, and stale serving belongs to the store.
+   */
+  claimRefresh(key: string, now: number): boolean {
+    const slot = this.lru.peek(key)
+    if (slot === undefined || now < slot.refreshAt) return false
+    slot.refreshAt = Number.POSITIVE_INFINITY
+    return true
   }
 
   /**
    * Keeps an entry until min(hotCache.ttl, its freshness). The body is copied once here, so the
-   * entry does not pin the larger buffer the store read it from.
+   * entry does not pin the larger buffer the store read it from (unless it is the copy already held).
    */
   set(key: string, entry: ResponseEntry, now: number): void {
-    const ttl = Math.min(this.ttlMs, entry.staleAt - now)
-    if (ttl <= 0) return
-    this.lru.set(key, { ...entry, body: Buffer.from(entry.body) }, { ttl })
+    const fresh = entry.staleAt - now
+    const life = Math.min(this.ttlMs, fresh)
+    if (life <= 0) return
+    const held = this.lru.peek(key)?.entry
+    const copy =
+      held !== undefined && held.cachedAt === entry.cachedAt && held.body.equals(entry.body)
+        ? held
+        : { ...entry, body: Buffer.from(entry.body) }
+    this.lru.set(key, {
+      entry: copy,
+      expiresAt: now + life,
+      refreshAt: this.ttlMs < fresh ? now + life / 2 : Number.POSITIVE_INFINITY,
+    })
   }
 
   delete(key: string): void {

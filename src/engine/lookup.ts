@@ -6,7 +6,7 @@
 import type { Request } from 'express'
 import type { Logger } from 'pino'
 import { decodeEntry, type Entry, isServable, type ResponseEntry } from '../entry.js'
-import { FAILED, type StoreGuard } from '../guard.js'
+import { FAILED, type Failed, type StoreGuard } from '../guard.js'
 import { BoundedMemo, variantKeyFor, varyValues } from '../key.js'
 import type { HotTier } from './hot-tier.js'
 import type { Invalidations, Validity } from './invalidate.js'
@@ -22,7 +22,8 @@ export interface Found {
   readonly varyNames: readonly string[]
 }
 
-const servable = (raw: Buffer | undefined): Entry | undefined => {
+const servable = (raw: Buffer | undefined | Failed): Entry | undefined | Failed => {
+  if (raw === FAILED) return FAILED
   const entry = decodeEntry(raw)
   return entry !== undefined && isServable(entry) ? entry : undefined
 }
@@ -37,6 +38,10 @@ export class Lookup {
     private readonly guard: StoreGuard,
     private readonly invalidations: Invalidations,
     readonly hot: HotTier | undefined,
+    /** The store call timeout, the hot tier's re-reads' deadline. */
+    private readonly timeoutMs: number,
+    /** Keeps a background re-read for `settled()` and `close()`. */
+    private readonly background: (p: Promise<unknown>) => void,
   ) {}
 
   /** The entry key of this request, as far as this process knows the resource's Vary. */
@@ -51,17 +56,59 @@ export class Lookup {
    * The hot tier's answer: a fresh entry that no memoised invalidation touches, or undefined. Runs
    * first on every looked-up request, so it also drives the invalidation poll.
    */
-  hotHit(req: Request, primary: string, now: number): ResponseEntry | undefined {
+  hotHit(
+    req: Request,
+    primary: string,
+    tags: readonly string[],
+    now: number,
+  ): ResponseEntry | undefined {
     this.invalidations.tick(now)
     if (this.hot === undefined) return undefined
-    const entry = this.hot.get(this.entryKey(req, primary), now)
-    if (entry === undefined) return undefined
-    return this.invalidations.judgeMemoised(entry, now) === 'valid' ? entry : undefined
+    const key = this.entryKey(req, primary)
+    const entry = this.hot.get(key, now)
+    if (entry === undefined || this.invalidations.judgeMemoised(entry, now) !== 'valid')
+      return undefined
+    // Refresh-ahead: one background re-read per copy; read() puts what it finds in the tier.
+    if (this.hot.claimRefresh(key, now))
+      this.background(this.read(req, primary, tags, now + this.timeoutMs, undefined, true))
+    return entry
+  }
+
+  /** Entry reads in flight by key, for requests that may share one (see {@link read}). */
+  private readonly reads = new Map<string, Promise<Entry | undefined | Failed>>()
+
+  /**
+   * Reads and decodes one key. `shared`: join a read of the same key already in flight in this
+   * process instead of sending another, so a busy key costs one round trip per batch of requests,
+   * not one per request. The joiner waits no longer than its own deadline (the read it joins began
+   * earlier under the same timeout), and the invalidation check that follows is its own.
+   */
+  private fetch(
+    key: string,
+    deadline: number,
+    log: Logger | undefined,
+    shared: boolean,
+  ): Promise<Entry | undefined | Failed> {
+    let p = shared ? this.reads.get(key) : undefined
+    if (p !== undefined) return p
+    p = this.guard.call('get', (s) => s.get(key), deadline, log).then(servable)
+    if (shared) {
+      const read = p
+      this.reads.set(key, read)
+      // Registered first, so it runs before any joiner resumes: a later request sends a new read.
+      const done = (): void => {
+        if (this.reads.get(key) === read) this.reads.delete(key)
+      }
+      read.then(done, done)
+    }
+    return p
   }
 
   /**
    * Reads the primary key and, when it holds a variants record, this request's variant; judges a
-   * response against the invalidation records of its tags.
+   * response against the invalidation records of its tags. `shared` (a request's first lookup, and
+   * the hot tier's re-read): join reads in flight. Never for the re-read that follows a lock:
+   * that one must be sent after the `add`, to see what the previous holder stored.
    */
   async read(
     req: Request,
@@ -69,6 +116,7 @@ export class Lookup {
     tags: readonly string[],
     deadline: number,
     log?: Logger,
+    shared = false,
   ): Promise<Found> {
     // The records of the tags known now are read alongside the entry (one round trip for both).
     this.invalidations.prefetch(tags, deadline, log)
@@ -80,27 +128,25 @@ export class Lookup {
       // The variants record is known: read it and the variant together (one round trip), and
       // fall back to a second read only if the record changed.
       const key = variantKeyFor(primary, known, varyValues(req, known))
-      const [rawPrimary, rawVariant] = await Promise.all([
-        this.guard.call('get', (s) => s.get(primary), deadline, log),
-        this.guard.call('get', (s) => s.get(key), deadline, log),
+      const [top, variant] = await Promise.all([
+        this.fetch(primary, deadline, log, shared),
+        this.fetch(key, deadline, log, shared),
       ])
-      if (rawPrimary === FAILED || rawVariant === FAILED) return failed(key, known)
-      const top = servable(rawPrimary)
+      if (top === FAILED || variant === FAILED) return failed(key, known)
       if (top?.kind === 'variants' && top.names.join() === known.join()) {
         names = known
         entryKey = key
-        entry = servable(rawVariant)
+        entry = variant
       } else {
-        const again = await this.select(req, primary, top, deadline, log)
+        const again = await this.select(req, primary, top, deadline, log, shared)
         if (again === undefined) return failed(primary, known)
         ;({ names, entryKey, entry } = again)
       }
     } else {
-      const raw = await this.guard.call('get', (s) => s.get(primary), deadline, log)
-      if (raw === FAILED) return failed(primary, NONE)
-      const top = servable(raw)
+      const top = await this.fetch(primary, deadline, log, shared)
+      if (top === FAILED) return failed(primary, NONE)
       if (top?.kind === 'variants') {
-        const again = await this.select(req, primary, top, deadline, log)
+        const again = await this.select(req, primary, top, deadline, log, shared)
         if (again === undefined) return failed(primary, NONE)
         ;({ names, entryKey, entry } = again)
       } else {
@@ -125,7 +171,8 @@ export class Lookup {
     primary: string,
     top: Entry | undefined,
     deadline: number,
-    log?: Logger,
+    log: Logger | undefined,
+    shared: boolean,
   ): Promise<{ names: readonly string[]; entryKey: string; entry: Entry | undefined } | undefined> {
     if (top?.kind !== 'variants') {
       this.variants.delete(primary)
@@ -133,9 +180,9 @@ export class Lookup {
     }
     this.variants.set(primary, top.names)
     const key = variantKeyFor(primary, top.names, varyValues(req, top.names))
-    const raw = await this.guard.call('get', (s) => s.get(key), deadline, log)
-    if (raw === FAILED) return undefined
-    return { names: top.names, entryKey: key, entry: servable(raw) }
+    const entry = await this.fetch(key, deadline, log, shared)
+    if (entry === FAILED) return undefined
+    return { names: top.names, entryKey: key, entry }
   }
 }
 

@@ -18,7 +18,7 @@ import {
   type ResponseCacheOptions,
   responseCache,
 } from '../../src/index.js'
-import { fetchAnswer, type Listening, listen } from '../helpers/app.js'
+import { delay, fetchAnswer, type Listening, listen } from '../helpers/app.js'
 import { type ExpressFactory, forEachExpress } from '../helpers/express.js'
 import { ControlledStore, gate, signal } from '../helpers/store.js'
 
@@ -292,5 +292,48 @@ forEachExpress('waiting for a render in the same process', (express) => {
     const hit = await fetchAnswer(url)
     assert.equal(hit.cache, 'HIT')
     assert.equal(hit.text, 'render 1', 'the leader stores its render')
+  })
+})
+
+forEachExpress('hits sharing a read in flight', (express) => {
+  it('concurrent requests for one key make one entry read; each judges it itself', async (t) => {
+    const store = new ControlledStore(new MemoryStore())
+    const a = await node(express, store, `share${++prefixes}`, 'A', t)
+    assert.equal((await fetchAnswer(`${a.url}/page`)).cache, 'MISS')
+    await a.cache.settled()
+    // Slow entry reads, so that all the requests below arrive while the first read is in flight.
+    store.rule('get', { delayMs: 200 }, { keys: 'entry' })
+    const before = store.count('get', 'entry')
+    const replies = await Promise.all(Array.from({ length: 8 }, () => fetchAnswer(`${a.url}/page`)))
+    for (const r of replies) {
+      assert.equal(r.status, 200)
+      assert.equal(r.cache, 'HIT')
+      assert.equal(r.text, 'from A')
+    }
+    assert.equal(store.count('get', 'entry') - before, 1, 'one read for the eight requests')
+    assert.equal(a.calls(), 1)
+    // The read is shared only while it is in flight: the next request reads again.
+    assert.equal((await fetchAnswer(`${a.url}/page`)).cache, 'HIT')
+    assert.equal(store.count('get', 'entry') - before, 2)
+  })
+
+  it('a request that joins a read made before an invalidation does not serve what it removed', async (t) => {
+    const store = new ControlledStore(new MemoryStore())
+    const a = await node(express, store, `share${++prefixes}`, 'A', t, {}, (app, count) => {
+      app.get('/page', (_req, res) => {
+        res.send(`render ${count()}`)
+      })
+    })
+    assert.equal((await fetchAnswer(`${a.url}/page`)).text, 'render 1')
+    await a.cache.settled()
+    store.rule('get', { delayMs: 300 }, { keys: 'entry' })
+    const first = fetchAnswer(`${a.url}/page`)
+    await delay(50)
+    await a.cache.invalidate('/page')
+    const second = await fetchAnswer(`${a.url}/page`)
+    // Both joined the read sent before the invalidation; the entry it returns is judged against
+    // the records as they are when it arrives, so neither request gets the removed copy.
+    assert.notEqual((await first).text, 'render 1')
+    assert.notEqual(second.text, 'render 1')
   })
 })

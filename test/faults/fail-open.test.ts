@@ -140,15 +140,20 @@ forEachExpress('a faulty store never fails a request', (express) => {
     }
   }
 
-  it('a store on which every call hangs: concurrent requests are all answered by the handler', async (t) => {
+  it('a store on which every call hangs: concurrent requests are all answered, in-process coalescing only', async (t) => {
     const store = new ControlledStore()
     for (const op of ['get', 'set', 'add', 'delete', 'compareAndDelete'] as const)
       store.rule(op, 'hang')
     const { cache, get, calls } = await setup(express, store, t)
     const replies = await Promise.all(Array.from({ length: 5 }, () => get('/page')))
     assert.ok(replies.every((r) => r.status === 200 && /^page \d$/.test(r.text)))
-    assert.ok(replies.every((r) => r.cache === 'MISS'))
-    assert.equal(calls(), 5)
+    // The five share one read, which times out: one render in this process answers those that
+    // waited for it (coalesced HITs); each MISS is one handler call.
+    const misses = replies.filter((r) => r.cache === 'MISS')
+    assert.ok(misses.length >= 1)
+    assert.ok(replies.every((r) => r.cache === 'MISS' || r.cache === 'HIT'))
+    assert.equal(calls(), misses.length)
+    for (const r of replies) assert.ok(misses.some((m) => m.text === r.text))
     await within(cache.settled(), 5000, 'write-backs on a hung store end by their deadline')
   })
 

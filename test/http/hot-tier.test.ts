@@ -89,7 +89,8 @@ function hotCache(
 forEachExpress('hot tier', (express) => {
   for (const kind of KINDS) {
     it(`answers repeated requests without reading the store (${kind})`, async (t) => {
-      const { cache, store } = hotCache(kind)
+      // A long hot lifetime: no refresh-ahead re-read comes due during the test, however slow.
+      const { cache, store } = hotCache(kind, { hotCache: { ttl: '60s' } })
       t.after(() => cache.close())
       const { app, calls } = mount(express, cache, (app, count) => {
         app.get('/hot', (_req, res) => {
@@ -137,6 +138,53 @@ forEachExpress('hot tier', (express) => {
     assert.equal((await request(app).get('/short')).headers['x-cache'], 'HIT')
     assert.equal(store.entryGets, again, 'and the hot tier holds it again')
     assert.equal(calls(), 1)
+  })
+
+  it('refresh-ahead: past half of hotCache.ttl, one hit re-reads the store in the background', async (t) => {
+    const { cache, store } = hotCache('memcached', { hotCache: { ttl: '1s' }, ttl: 60 })
+    t.after(() => cache.close())
+    const { app, calls } = mount(express, cache, (app, count) => {
+      app.get('/busy', (_req, res) => {
+        res.send(`busy ${count()}`)
+      })
+    })
+    await warm(app, cache, '/busy')
+    const gets = store.entryGets
+    const held = Date.now()
+    await delay(600)
+    // Past half its hot lifetime: served from the tier at once, and one re-read goes out.
+    for (let i = 0; i < 3; i++) {
+      const r = await request(app).get('/busy')
+      assert.equal(r.headers['x-cache'], 'HIT')
+      assert.equal(r.text, 'busy 1')
+    }
+    await cache.settled()
+    assert.equal(store.entryGets - gets, 1, 'one background re-read for the three hits')
+    assert.ok(cache.stats().hot.hits >= 3)
+    // Past the first copy's lifetime, the re-read copy answers: no request paid a round trip.
+    await delay(Math.max(0, held + 1200 - Date.now()))
+    const hotHits = cache.stats().hot.hits
+    const r = await request(app).get('/busy')
+    assert.equal(r.headers['x-cache'], 'HIT')
+    if (Date.now() - held < 1500)
+      assert.equal(cache.stats().hot.hits - hotHits, 1, 'served by the re-read copy')
+    assert.equal(calls(), 1)
+  })
+
+  it('refresh-ahead never outlives freshness: a copy near its staleAt is not re-read', async (t) => {
+    const { cache, store } = hotCache('memcached', { hotCache: { ttl: '60s' }, ttl: 1, grace: 60 })
+    t.after(() => cache.close())
+    const { app } = mount(express, cache, (app, count) => {
+      app.get('/ending', (_req, res) => {
+        res.send(`ending ${count()}`)
+      })
+    })
+    await warm(app, cache, '/ending')
+    const gets = store.entryGets
+    await delay(700)
+    assert.equal((await request(app).get('/ending')).headers['x-cache'], 'HIT')
+    await cache.settled()
+    assert.equal(store.entryGets, gets, 'freshness, not hotCache.ttl, ends this copy: nothing to re-read')
   })
 
   it('keeps an entry at most its freshness: a stale entry always goes through the store', async (t) => {
