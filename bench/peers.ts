@@ -55,8 +55,15 @@ import { envNumber, median, progress } from './lib/stats.js'
 const QUICK = process.env.BENCH_QUICK === '1'
 const ORIGIN_MS = 100
 const PINNING = pinning()
+/**
+ * 'paired' (default): each contender runs at the same time as plain Express, both servers on the
+ * same CPU, each with its own load generator, so whatever slows the machine slows both alike.
+ * 'sequential': one contender at a time, the order rotating every round.
+ */
+const MODE = process.env.BENCH_PEERS_MODE === 'sequential' ? 'sequential' : 'paired'
 const METHOD: Method = {
   quick: QUICK,
+  mode: MODE,
   rounds: envNumber('BENCH_PEERS_ROUNDS', QUICK ? 2 : 7),
   measuredMs: envNumber('BENCH_PEERS_MS', QUICK ? 300 : 700),
   warmupMs: QUICK ? 100 : 200,
@@ -100,6 +107,8 @@ interface Context {
   readonly memcachedPid: number
   readonly runId: string
   readonly load: LoadGenerator
+  /** The second load generator: plain Express's, in a paired segment. */
+  readonly loadBaseline: LoadGenerator
   /** Filled by whichever part starts servers first. */
   readonly skipped: Partial<Record<ContenderId, string>>
   /** Every server started, stopped in the end whatever happens. */
@@ -162,39 +171,76 @@ async function throughput(ctx: Context): Promise<Map<string, Cell>> {
     await s.calls()
   }
 
-  const segment = async (id: ContenderId, sc: Scenario, warmupMs: number, durationMs: number) => {
-    const s = servers.get(id)!
-    const before = await s.cpu()
+  /** Runs `ids` at once, each with its own load generator; what each server did meanwhile. */
+  const segment = async (
+    ids: readonly ContenderId[],
+    sc: Scenario,
+    warmupMs: number,
+    durationMs: number,
+  ) => {
+    const list = ids.map((id) => servers.get(id)!)
+    const before = await Promise.all(list.map((s) => s.cpu()))
     const storeBefore = processCpuUs(ctx.memcachedPid)
-    const r = await load(ctx, s.port, sc, warmupMs, durationMs)
-    const after = await s.cpu()
+    const results = await Promise.all(
+      list.map((s, i) =>
+        load(i === 0 ? ctx.load : ctx.loadBaseline, s.port, sc, warmupMs, durationMs),
+      ),
+    )
+    const after = await Promise.all(list.map((s) => s.cpu()))
     const storeAfter = processCpuUs(ctx.memcachedPid)
-    const calls = await s.calls()
-    const cpu: SegmentCpu = {
-      serverUs: after.cpuUs - before.cpuUs,
-      storeUs:
-        storeBefore === undefined || storeAfter === undefined
-          ? undefined
-          : storeAfter - storeBefore,
-      // The second /__cpu request is counted too.
-      requests: after.served - before.served - 1,
+    return Promise.all(
+      list.map(async (s, i) => {
+        const calls = await s.calls()
+        const cpu: SegmentCpu = {
+          serverUs: after[i]!.cpuUs - before[i]!.cpuUs,
+          // Only express-ft-cache uses memcached: the store's time is the first server's.
+          storeUs:
+            i > 0 || storeBefore === undefined || storeAfter === undefined
+              ? undefined
+              : storeAfter - storeBefore,
+          // The second /__cpu request is counted too.
+          requests: after[i]!.served - before[i]!.served - 1,
+        }
+        return { id: ids[i]!, r: results[i]!, originCalls: calls[sc.path] ?? 0, cpu }
+      }),
+    )
+  }
+  const record = (
+    cells: Map<string, Cell>,
+    sc: Scenario,
+    done: Awaited<ReturnType<typeof segment>>,
+  ) => {
+    for (const { id, r, originCalls, cpu } of done) {
+      const key = `${sc.id}/${id}`
+      if (!cells.has(key)) cells.set(key, newCell())
+      recordSegment(cells.get(key)!, r, originCalls, cpu)
     }
-    return { r, originCalls: calls[sc.path] ?? 0, cpu }
   }
 
   progress('peers: warm-up pass')
-  for (const id of live) for (const sc of SCENARIOS) await segment(id, sc, 0, QUICK ? 100 : 300)
+  for (const id of live) for (const sc of SCENARIOS) await segment([id], sc, 0, QUICK ? 100 : 300)
 
   const cells = new Map<string, Cell>()
+  const others = live.filter((id) => id !== 'plain')
   for (let round = 0; round < METHOD.rounds; round++) {
-    const order = live.map((_, i) => live[(i + round) % live.length]!)
+    const order = (MODE === 'paired' ? others : live).map(
+      (_, i, list) => list[(i + round) % list.length]!,
+    )
     progress(`peers: throughput round ${round + 1}/${METHOD.rounds} (${order.join(' ')})`)
     for (const sc of SCENARIOS) {
+      if (MODE === 'paired') {
+        // Side by side with plain Express: the ratio of two counts made in the same window.
+        for (const id of order) {
+          const done = await segment([id, 'plain'], sc, METHOD.warmupMs, METHOD.measuredMs)
+          record(cells, sc, done)
+          const [mine, plain] = done.map((d) => d.r.completed)
+          cells.get(`${sc.id}/${id}`)!.ratio.push(mine! / plain!)
+        }
+        cells.get(`${sc.id}/plain`)!.ratio.push(1)
+        continue
+      }
       for (const id of order) {
-        const { r, originCalls, cpu } = await segment(id, sc, METHOD.warmupMs, METHOD.measuredMs)
-        const key = `${sc.id}/${id}`
-        if (!cells.has(key)) cells.set(key, newCell())
-        recordSegment(cells.get(key)!, r, originCalls, cpu)
+        record(cells, sc, await segment([id], sc, METHOD.warmupMs, METHOD.measuredMs))
       }
       const plain = cells.get(`${sc.id}/plain`)!.rps.at(-1)!
       for (const id of order) {
@@ -208,13 +254,13 @@ async function throughput(ctx: Context): Promise<Map<string, Cell>> {
 }
 
 function load(
-  ctx: Context,
+  generator: LoadGenerator,
   port: number,
   sc: Scenario,
   warmupMs: number,
   durationMs: number,
 ): Promise<JobResult> {
-  return ctx.load.run({
+  return generator.run({
     kind: 'load',
     port,
     method: 'GET',
@@ -308,12 +354,14 @@ async function main(): Promise<void> {
     memcachedPid: mc.pid,
     runId: `p${Date.now().toString(36)}`,
     load: await startLoadGenerator(),
+    loadBaseline: await startLoadGenerator(),
     skipped: {},
     started: new Set(),
   }
   if (PINNING !== undefined) {
     pin(mc.pid, PINNING.others)
     pin(ctx.load.pid, PINNING.others)
+    pin(ctx.loadBaseline.pid, PINNING.others)
   }
   try {
     const cells = PARTS.includes('throughput') ? await throughput(ctx) : new Map<string, Cell>()
@@ -340,7 +388,7 @@ async function main(): Promise<void> {
       const chart = renderChart({
         title: `req/s relative to plain Express · ${machine.cores} × ${machine.cpuModel} · Node ${machine.node}`,
         note:
-          `bench/peers.ts · ${METHOD.connections} keep-alive connections, closed loop · median of ` +
+          `bench/peers.ts · ${METHOD.connections} keep-alive connections, closed loop${MODE === 'paired' ? ', each contender side by side with plain Express on one CPU' : ''} · median of ` +
           `${METHOD.rounds} rounds of ${METHOD.measuredMs} ms · ${results.machine.memcached} on loopback · ` +
           `load average ${before.loadAverage1m} before, ${machine.loadAverage1m} after${QUICK ? ' · QUICK MODE' : ''}`,
         contenders: CONTENDERS.map((id) => ({
@@ -361,6 +409,7 @@ async function main(): Promise<void> {
     process.stdout.write(markdown)
   } finally {
     await ctx.load.close()
+    await ctx.loadBaseline.close()
     await stop(ctx, ctx.started)
     await mc.stop()
   }

@@ -57,6 +57,8 @@ export type StampedeKind = (typeof STAMPEDE_KINDS)[number]
 
 export interface Method {
   readonly quick: boolean
+  /** 'paired': each contender measured at the same time as plain Express, on the same CPU. */
+  readonly mode: 'paired' | 'sequential'
   readonly rounds: number
   readonly measuredMs: number
   readonly warmupMs: number
@@ -301,9 +303,18 @@ export function toMarkdown(r: PeerResults, outDir: string): string {
       'Each contender is an Express 5 app in its own process serving the same routes (a constant string ' +
         `body); the load comes from another process: ${m.connections} keep-alive connections, closed loop ` +
         `(${wideNote(r.scenarios)}). ` +
-        `${m.rounds} rounds; in each, every contender runs ${m.measuredMs} ms (after ${m.warmupMs} ms of ` +
-        'warm-up) on each scenario, one after the other, the order rotating every round. A ratio divides ' +
-        "req/s by plain Express's in the same round: the median over rounds (min–max). The caches hold " +
+        (m.mode === 'paired'
+          ? `${m.rounds} rounds; in each, every contender runs ${m.measuredMs} ms (after ${m.warmupMs} ms of ` +
+            'warm-up) on each scenario side by side with plain Express: both servers at the same time on ' +
+            'the same CPU, each loaded by its own generator, so the scheduler splits that CPU between two ' +
+            'busy processes and whatever slows the machine slows both alike. A ratio divides the requests ' +
+            'the contender completed by those plain Express completed in the same window: the median over ' +
+            'rounds (min–max); req/s are per server while sharing the CPU. A contender that waits on ' +
+            'memcached leaves its share of the CPU to plain Express meanwhile, so the pairing does not ' +
+            'flatter it. The caches hold '
+          : `${m.rounds} rounds; in each, every contender runs ${m.measuredMs} ms (after ${m.warmupMs} ms of ` +
+            'warm-up) on each scenario, one after the other, the order rotating every round. A ratio divides ' +
+            "req/s by plain Express's in the same round: the median over rounds (min–max). The caches hold ") +
         `fresh entries (lifetime ${m.ttlSeconds} s). express-ft-cache reads a local memcached (one round ` +
         'trip per hit) at its defaults (debug headers on), built as npm ships it (dist/). ' +
         `NODE_ENV=production everywhere. ${m.pinning}`,
