@@ -184,7 +184,11 @@ forEachExpress('hot tier', (express) => {
     await delay(700)
     assert.equal((await request(app).get('/ending')).headers['x-cache'], 'HIT')
     await cache.settled()
-    assert.equal(store.entryGets, gets, 'freshness, not hotCache.ttl, ends this copy: nothing to re-read')
+    assert.equal(
+      store.entryGets,
+      gets,
+      'freshness, not hotCache.ttl, ends this copy: nothing to re-read',
+    )
   })
 
   it('keeps an entry at most its freshness: a stale entry always goes through the store', async (t) => {
