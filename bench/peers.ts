@@ -47,6 +47,7 @@ import {
   STAMPEDE_KINDS,
   toJson,
   toMarkdown,
+  urlsOf,
 } from './lib/peer-report.js'
 import { processCpuUs } from './lib/proc.js'
 import { type PeerServer, startServer } from './lib/servers.js'
@@ -96,9 +97,13 @@ function revision(): string {
 
 /** The many-connections scenario: a traffic spike, where the store's round trips are shared. */
 const WIDE = envNumber('BENCH_WIDE_CONNECTIONS', 100)
+/** The many-URLs scenario: requests spread over this many cached URLs. */
+const MANY = envNumber('BENCH_MANY_URLS', 1000)
 const SCENARIOS: readonly Scenario[] = [
   ...SIZES_KB.map((kb) => ({ id: `${kb}k`, label: `${kb} KB`, path: `/b/${kb}` })),
   { id: '10k-wide', label: `10 KB, ${WIDE} connections`, path: '/b/10', connections: WIDE },
+  // One URL lets concurrent hits share a read: this column shows the cost when they cannot.
+  { id: '10k-many', label: `10 KB, ${MANY} URLs`, path: `/b/10?k={k${MANY}}`, urls: MANY },
   { id: 'slow', label: `slow origin (${ORIGIN_MS} ms, ${SLOW_KB} KB)`, path: '/slow' },
 ]
 
@@ -163,8 +168,15 @@ async function throughput(ctx: Context): Promise<Map<string, Cell>> {
   // Fill every cache (the second request of each pair is a hit) before anything is measured.
   for (const s of servers.values()) {
     for (const sc of SCENARIOS) {
+      const urls = urlsOf(sc)
       for (let i = 0; i < 2; i++) {
-        await fetch(`http://127.0.0.1:${s.port}${sc.path}`).then((r) => r.arrayBuffer())
+        for (let at = 0; at < urls.length; at += 16) {
+          await Promise.all(
+            urls
+              .slice(at, at + 16)
+              .map((u) => fetch(`http://127.0.0.1:${s.port}${u}`).then((r) => r.arrayBuffer())),
+          )
+        }
         await s.settled()
       }
     }
@@ -201,7 +213,8 @@ async function throughput(ctx: Context): Promise<Map<string, Cell>> {
           // The second /__cpu request is counted too.
           requests: after[i]!.served - before[i]!.served - 1,
         }
-        return { id: ids[i]!, r: results[i]!, originCalls: calls[sc.path] ?? 0, cpu }
+        const originCalls = urlsOf(sc).reduce((n, u) => n + (calls[u] ?? 0), 0)
+        return { id: ids[i]!, r: results[i]!, originCalls, cpu }
       }),
     )
   }

@@ -17,7 +17,10 @@ export interface LoadJob {
   readonly kind: 'load'
   readonly port: number
   readonly method: 'GET' | 'POST'
-  /** `{n}` is replaced by a run-unique counter (for MISS-heavy workloads). */
+  /**
+   * `{n}` is replaced by a run-unique counter (for MISS-heavy workloads), `{k<N>}` by the next of
+   * 0..N-1 in a cycle (many URLs, each requested again and again).
+   */
   readonly path: string
   readonly headers?: Readonly<Record<string, string>>
   readonly concurrency: number
@@ -53,6 +56,8 @@ export interface JobResult {
 
 const REQUEST_TIMEOUT_MS = 15_000
 let unique = 0
+let cycle = 0
+const CYCLE = /\{k(\d+)\}/
 const runTag = `${process.pid.toString(36)}${Date.now().toString(36)}`
 
 function requestBytes(
@@ -61,7 +66,8 @@ function requestBytes(
   path: string,
   headers: Readonly<Record<string, string>> | undefined,
 ): Buffer {
-  const target = path.includes('{n}') ? path.replaceAll('{n}', `${runTag}-${unique++}`) : path
+  let target = path.includes('{n}') ? path.replaceAll('{n}', `${runTag}-${unique++}`) : path
+  target = target.replace(CYCLE, (_, n: string) => String(cycle++ % Number(n)))
   let head = `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n`
   if (method === 'POST') head += 'Content-Length: 0\r\n'
   for (const [name, value] of Object.entries(headers ?? {})) head += `${name}: ${value}\r\n`

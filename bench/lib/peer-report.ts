@@ -13,6 +13,14 @@ export interface Scenario {
   readonly path: string
   /** Keep-alive connections for this scenario, when not the run's default. */
   readonly connections?: number
+  /** The path holds `{k<urls>}`: each request takes the next of that many URLs, in a cycle. */
+  readonly urls?: number
+}
+
+/** Every URL a scenario requests. */
+export function urlsOf(sc: Scenario): string[] {
+  if (sc.urls === undefined) return [sc.path]
+  return Array.from({ length: sc.urls }, (_, k) => sc.path.replace(/\{k\d+\}/, String(k)))
 }
 
 /** One contender on one throughput scenario, over all rounds. */

@@ -5,14 +5,18 @@
  * (each hot hit is judged against this process's memo of them), not from evicting here.
  *
  * A copy is kept at most hotCache.ttl after the store read that produced it. Half-way through, the
- * next hit asks for one background re-read (refresh-ahead), so a busy key never drops out of the
- * tier: without it, every request in flight when the copy expires pays a store round trip.
+ * next hit on a busy copy asks for one background re-read (refresh-ahead), so a busy key never
+ * drops out of the tier: without it, every request in flight when the copy expires pays a store
+ * round trip. A copy hit only now and then is left to expire: re-reading it would cost a round trip
+ * per hit or two, more than it saves.
  */
 import { LRUCache } from 'lru-cache'
 import type { ResponseEntry } from '../entry.js'
 
 /** Per-entry overhead counted against `maxBytes` besides body and headers (object, key, map slot). */
 const ENTRY_OVERHEAD_BYTES = 256
+/** Hits a copy must have answered before it is re-read ahead of its end. */
+const REFRESH_MIN_HITS = 3
 
 interface Slot {
   readonly entry: ResponseEntry
@@ -20,6 +24,8 @@ interface Slot {
   readonly expiresAt: number
   /** When a hit asks for a re-read; Infinity once asked (one re-read per copy) or never useful. */
   refreshAt: number
+  /** Hits this copy answered. */
+  hits: number
 }
 
 export class HotTier {
@@ -48,17 +54,19 @@ export class HotTier {
       this.lru.delete(key)
       return undefined
     }
+    slot.hits++
     return slot.entry
   }
 
   /**
-   * True once per copy, on the first call past half its hot lifetime: the caller re-reads the store
-   * and {@link set}s what it finds. Not when the copy's freshness is what ends it: a re-read would
-   * bring back the same copy, and stale serving belongs to the store.
+   * True once per copy, on the first call past half its hot lifetime once it has answered
+   * REFRESH_MIN_HITS hits: the caller re-reads the store and {@link set}s what it finds. Not when
+   * the copy's freshness is what ends it: a re-read would bring back the same copy, and stale
+   * serving belongs to the store.
    */
   claimRefresh(key: string, now: number): boolean {
     const slot = this.lru.peek(key)
-    if (slot === undefined || now < slot.refreshAt) return false
+    if (slot === undefined || now < slot.refreshAt || slot.hits < REFRESH_MIN_HITS) return false
     slot.refreshAt = Number.POSITIVE_INFINITY
     return true
   }
@@ -80,6 +88,7 @@ export class HotTier {
       entry: copy,
       expiresAt: now + life,
       refreshAt: this.ttlMs < fresh ? now + life / 2 : Number.POSITIVE_INFINITY,
+      hits: 0,
     })
   }
 

@@ -171,6 +171,26 @@ forEachExpress('hot tier', (express) => {
     assert.equal(calls(), 1)
   })
 
+  it('refresh-ahead skips a copy hit only now and then: it expires and the store answers', async (t) => {
+    const { cache, store } = hotCache('memcached', { hotCache: { ttl: '1s' }, ttl: 60 })
+    t.after(() => cache.close())
+    const { app } = mount(express, cache, (app, count) => {
+      app.get('/cool', (_req, res) => {
+        res.send(`cool ${count()}`)
+      })
+    })
+    await warm(app, cache, '/cool') // its second request is the copy's first hit
+    const gets = store.entryGets
+    const held = Date.now()
+    await delay(600)
+    assert.equal((await request(app).get('/cool')).headers['x-cache'], 'HIT')
+    await cache.settled()
+    assert.equal(store.entryGets, gets, 'two hits: not worth a re-read')
+    await delay(Math.max(0, held + 1100 - Date.now()))
+    assert.equal((await request(app).get('/cool')).headers['x-cache'], 'HIT')
+    assert.equal(store.entryGets - gets, 1, 'past hotCache.ttl the store answers')
+  })
+
   it('refresh-ahead never outlives freshness: a copy near its staleAt is not re-read', async (t) => {
     const { cache, store } = hotCache('memcached', { hotCache: { ttl: '60s' }, ttl: 1, grace: 60 })
     t.after(() => cache.close())
