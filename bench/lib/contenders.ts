@@ -168,8 +168,8 @@ export function mountContender(
     }
     case 'apicache': {
       const apicache = require('apicache') as Apicache
-      // '1 minute' is how users write it; other lifetimes in seconds (apicache parses both).
-      before(apicache.middleware(env.ttlS === 60 ? '1 minute' : `${env.ttlS} seconds`))
+      // '1 hour' is how users write it; other lifetimes in seconds (apicache parses both).
+      before(apicache.middleware(env.ttlS === 3600 ? '1 hour' : `${env.ttlS} seconds`))
       break
     }
     case 'route-cache': {
