@@ -324,7 +324,8 @@ export function toMarkdown(r: PeerResults, outDir: string): string {
             'warm-up) on each scenario, one after the other, the order rotating every round. A ratio divides ' +
             "req/s by plain Express's in the same round: the median over rounds (min–max). The caches hold ") +
         `fresh entries (lifetime ${m.ttlSeconds} s). express-ft-cache reads a local memcached (one round ` +
-        'trip per hit) at its defaults (debug headers on), built as npm ships it (dist/). ' +
+        'trip per hit, shared by the concurrent requests for one URL; the many-URLs column shows the ' +
+        'cost when it cannot be shared) at its defaults (debug headers on), built as npm ships it (dist/). ' +
         `NODE_ENV=production everywhere. ${m.pinning}`,
     )
     out.push('')
@@ -455,5 +456,6 @@ function wideNote(scenarios: readonly Scenario[]): string {
   const wide = scenarios.filter((sc) => sc.connections !== undefined)
   return wide.length === 0
     ? 'every scenario'
-    : `except ${wide.map((sc) => `"${sc.label}"`).join(', ')}, a spike of many clients`
+    : `except ${wide.map((sc) => `"${sc.label}"`).join(', ')}, a spike of many clients; "10 KB, N URLs" ` +
+        'spreads the requests over N cached URLs in a cycle'
 }
