@@ -282,6 +282,38 @@ const MUTANTS = [
     tests: [SAFETY],
     pattern: 'unsafe methods',
   },
+  {
+    name: 'hot tier: refresh ahead copies hit only now and then',
+    file: 'engine/hot-tier.ts',
+    from: ' || slot.hits < REFRESH_MIN_HITS) return false',
+    to: ') return false',
+    tests: ['test/http/hot-tier.test.ts'],
+    pattern: 'refresh-ahead',
+  },
+  {
+    name: 'hot tier: no refresh-ahead (copies just expire)',
+    file: 'engine/hot-tier.ts',
+    from: 'slot.refreshAt = Number.POSITIVE_INFINITY\n    return true',
+    to: 'slot.refreshAt = Number.POSITIVE_INFINITY\n    return false',
+    tests: ['test/http/hot-tier.test.ts'],
+    pattern: 'refresh-ahead',
+  },
+  {
+    name: 'lookup: the re-read after a lock add joins a read in flight',
+    file: 'engine/lookup.ts',
+    from: 'let p = shared ? this.reads.get(key) : undefined',
+    to: 'let p = this.reads.get(key)',
+    tests: ['test/faults/coalescing.test.ts'],
+    pattern: 'sharing a read',
+  },
+  {
+    name: 'lookup: concurrent requests never share a read',
+    file: 'engine/lookup.ts',
+    from: 'let p = shared ? this.reads.get(key) : undefined',
+    to: 'let p = undefined as Promise<Entry | undefined | Failed> | undefined',
+    tests: ['test/faults/coalescing.test.ts'],
+    pattern: 'sharing a read',
+  },
 ]
 
 // ---------------------------------------------------------------------------------------------

@@ -20,7 +20,43 @@ import {
 } from '../../src/index.js'
 import { delay, fetchAnswer, type Listening, listen } from '../helpers/app.js'
 import { type ExpressFactory, forEachExpress } from '../helpers/express.js'
-import { ControlledStore, gate, signal } from '../helpers/store.js'
+import { ControlledStore, gate, keyKind, signal } from '../helpers/store.js'
+
+/**
+ * A store whose next entry read, once armed, reads its value at once and answers only `lagMs` later:
+ * a reply still on the wire, describing the store as it was when the read was sent.
+ */
+class LaggingStore implements CacheStore {
+  #lag: { ms: number; issued: () => void } | undefined
+  constructor(private readonly inner: CacheStore) {}
+  /** Arms the lag; resolves once the lagging read has been sent (and its value taken). */
+  lagNextEntryRead(ms: number): Promise<void> {
+    return new Promise((issued) => {
+      this.#lag = { ms, issued }
+    })
+  }
+  async get(key: string) {
+    const lag = keyKind(key) === 'entry' ? this.#lag : undefined
+    if (lag === undefined) return this.inner.get(key)
+    this.#lag = undefined
+    const value = await this.inner.get(key)
+    lag.issued()
+    await delay(lag.ms)
+    return value
+  }
+  set(key: string, value: Buffer, ttl: number) {
+    return this.inner.set(key, value, ttl)
+  }
+  add(key: string, value: Buffer, ttl: number) {
+    return this.inner.add(key, value, ttl)
+  }
+  delete(key: string) {
+    return this.inner.delete(key)
+  }
+  compareAndDelete(key: string, cas: bigint) {
+    return this.inner.compareAndDelete(key, cas)
+  }
+}
 
 /** Long enough that a wait which misses its exit is unmistakable. */
 const WAIT_TIMEOUT = '10s'
@@ -335,5 +371,44 @@ forEachExpress('hits sharing a read in flight', (express) => {
     // the records as they are when it arrives, so neither request gets the removed copy.
     assert.notEqual((await first).text, 'render 1')
     assert.notEqual(second.text, 'render 1')
+  })
+
+  it('the re-read sent with a lock add never joins an older read: one render per key', async (t) => {
+    const shared = new MemoryStore()
+    const lagging = new LaggingStore(shared)
+    const storeA = new ControlledStore(lagging)
+    const prefix = `share${++prefixes}`
+    const entered = signal()
+    const release = gate()
+    // A store deadline well past the late read, which must arrive, not time out.
+    const options = { pollInterval: '300ms', timeout: '5s' } as const
+    const a = await node(express, storeA, prefix, 'A', t, options)
+    const b = await node(express, shared, prefix, 'B', t, options, (app, count) => {
+      app.get('/page', async (_req, res) => {
+        count()
+        entered.raise()
+        await release.opened
+        res.send('from B')
+      })
+    })
+    // B holds the lock and renders; A's first request loses the lock and polls every 300 ms.
+    const rendered = fetchAnswer(`${b.url}/page`)
+    await entered.wait('B renders')
+    const polling = fetchAnswer(`${a.url}/page`)
+    await storeA.settledCalls('add', 1, { keys: 'lock' })
+    // A second request to A: its read reflects the store before B stores, and answers late.
+    const issued = lagging.lagNextEntryRead(1500)
+    const late = fetchAnswer(`${a.url}/page`)
+    await issued
+    // B stores its render and releases the lock while that read is still on its way.
+    release.open()
+    assert.equal((await rendered).text, 'from B')
+    await b.cache.settled()
+    // A's next poll round wins the free lock; its re-read must see B's entry, not join the late read.
+    const got = await polling
+    assert.equal(got.text, 'from B')
+    assert.equal(got.cache, 'HIT')
+    assert.equal((await late).text, 'from B')
+    assert.equal(a.calls(), 0, 'one render for the fleet')
   })
 })
