@@ -36,6 +36,7 @@ import { describeMachine } from './lib/machine.js'
 import {
   type Burst,
   type Cell,
+  type Duel,
   type Method,
   newBurst,
   newCell,
@@ -109,6 +110,13 @@ const SCENARIOS: readonly Scenario[] = [
   { id: 'slow', label: `slow origin (${ORIGIN_MS} ms, ${SLOW_KB} KB)`, path: '/slow' },
 ]
 
+/** Head-to-head pairs (the hot tier against the in-process peers its targets name), and where. */
+const DUELS: readonly (readonly [ContenderId, ContenderId])[] = [
+  ['eftc-hot', 'apicache'],
+  ['eftc-hot', 'ceiling'],
+]
+const DUEL_SCENARIOS: readonly string[] = ['10k', '10k-wide']
+
 interface Context {
   readonly memcached: string
   readonly memcachedPid: number
@@ -153,7 +161,7 @@ async function stop(ctx: Context, servers: Iterable<PeerServer>): Promise<void> 
 }
 
 /** Every contender alone in its process, on each scenario, round after round. */
-async function throughput(ctx: Context): Promise<Map<string, Cell>> {
+async function throughput(ctx: Context): Promise<{ cells: Map<string, Cell>; duels: Duel[] }> {
   progress(`peers: starting ${CONTENDERS.length} servers${QUICK ? ' (quick mode)' : ''}`)
   const all = await Promise.all(CONTENDERS.map((id) => start(ctx, [id], 'tp', METHOD.ttlSeconds)))
   const servers = new Map<ContenderId, PeerServer>()
@@ -264,8 +272,25 @@ async function throughput(ctx: Context): Promise<Map<string, Cell>> {
       }
     }
   }
+  // The hot tier's own targets are relative to its peers: measure those pairs directly.
+  const duels: Duel[] = []
+  const pairs = DUELS.filter(([a, b]) => servers.has(a) && servers.has(b))
+  for (let round = 0; round < METHOD.rounds && pairs.length > 0; round++) {
+    progress(`peers: head to head round ${round + 1}/${METHOD.rounds}`)
+    for (const sc of SCENARIOS.filter((x) => DUEL_SCENARIOS.includes(x.id))) {
+      for (const [a, b] of pairs) {
+        const done = await segment([a, b], sc, METHOD.warmupMs, METHOD.measuredMs)
+        let duel = duels.find((d) => d.scenario === sc.id && d.a === a && d.b === b)
+        if (duel === undefined) {
+          duel = { scenario: sc.id, a, b, ratio: [] }
+          duels.push(duel)
+        }
+        duel.ratio.push(done[0]!.r.completed / done[1]!.r.completed)
+      }
+    }
+  }
   await stop(ctx, servers.values())
-  return cells
+  return { cells, duels }
 }
 
 function load(
@@ -379,7 +404,9 @@ async function main(): Promise<void> {
     pin(ctx.loadBaseline.pid, PINNING.others)
   }
   try {
-    const cells = PARTS.includes('throughput') ? await throughput(ctx) : new Map<string, Cell>()
+    const { cells, duels } = PARTS.includes('throughput')
+      ? await throughput(ctx)
+      : { cells: new Map<string, Cell>(), duels: [] }
     const bursts = PARTS.includes('stampede') ? await stampede(ctx) : new Map<string, Burst>()
     const machine = { ...describeMachine(), loadAverage1mBefore: before.loadAverage1m }
     const results: PeerResults = {
@@ -391,6 +418,7 @@ async function main(): Promise<void> {
       live: CONTENDERS.filter((id) => ctx.skipped[id] === undefined),
       scenarios: SCENARIOS,
       cells,
+      duels,
       bursts,
     }
     mkdirSync(OUT_DIR, { recursive: true })

@@ -23,6 +23,14 @@ export function urlsOf(sc: Scenario): string[] {
   return Array.from({ length: sc.urls }, (_, k) => sc.path.replace(/\{k\d+\}/, String(k)))
 }
 
+/** Two contenders side by side on one scenario: a's completed requests over b's, per round. */
+export interface Duel {
+  readonly scenario: string
+  readonly a: ContenderId
+  readonly b: ContenderId
+  readonly ratio: number[]
+}
+
 /** One contender on one throughput scenario, over all rounds. */
 export interface Cell {
   readonly rps: number[]
@@ -95,6 +103,8 @@ export interface PeerResults {
   readonly scenarios: readonly Scenario[]
   /** Keyed `${scenario}/${contender}`; empty when the throughput part did not run. */
   readonly cells: ReadonlyMap<string, Cell>
+  /** Head to head: the first contender's completed requests over the second's, per round. */
+  readonly duels: readonly Duel[]
   /** Keyed `${kind}/${contender}`; empty when the stampede part did not run. */
   readonly bursts: ReadonlyMap<string, Burst>
 }
@@ -244,6 +254,13 @@ export function toJson(r: PeerResults): unknown {
               }),
             ),
           })),
+    headToHead: r.duels.map((d) => ({
+      scenario: d.scenario,
+      contender: d.a,
+      against: d.b,
+      ratio: median(d.ratio),
+      rounds: d.ratio,
+    })),
     stampede:
       r.bursts.size === 0
         ? null
@@ -393,6 +410,28 @@ export function toMarkdown(r: PeerResults, outDir: string): string {
       ),
     )
   }
+  if (r.duels.length > 0) {
+    out.push('')
+    out.push('### Head to head: the hot tier against apicache and the ceiling')
+    out.push('')
+    out.push(
+      'The same pairing, with the hot tier against each in-process peer instead of plain Express: ' +
+        "its completed requests divided by the other's in the same window, median over rounds (min–max).",
+    )
+    out.push('')
+    out.push(
+      table(
+        ['hot tier ÷', ...new Set(r.duels.map((d) => scenarioLabel(r, d.scenario)))],
+        [...new Set(r.duels.map((d) => d.b))].map((b) => [
+          LABELS[b],
+          ...[...new Set(r.duels.map((d) => d.scenario))].map((sc) => {
+            const d = r.duels.find((x) => x.b === b && x.scenario === sc)
+            return d === undefined ? 'n/a' : spread(d.ratio)
+          }),
+        ]),
+      ),
+    )
+  }
   if (r.bursts.size > 0) {
     const s = m.stampede
     out.push('')
@@ -452,6 +491,10 @@ export function toMarkdown(r: PeerResults, outDir: string): string {
 }
 
 /** Names the scenarios that use their own connection count. */
+function scenarioLabel(r: PeerResults, id: string): string {
+  return r.scenarios.find((sc) => sc.id === id)?.label ?? id
+}
+
 function wideNote(scenarios: readonly Scenario[]): string {
   const wide = scenarios.filter((sc) => sc.connections !== undefined)
   return wide.length === 0
