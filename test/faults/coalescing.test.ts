@@ -20,22 +20,21 @@ import {
 } from '../../src/index.js'
 import { delay, fetchAnswer, type Listening, listen } from '../helpers/app.js'
 import { type ExpressFactory, forEachExpress } from '../helpers/express.js'
-import { ControlledStore, gate, keyKind, signal } from '../helpers/store.js'
+import { ControlledStore, DelegatingStore, gate, keyKind, signal } from '../helpers/store.js'
 
 /**
  * A store whose next entry read, once armed, reads its value at once and answers only `lagMs` later:
  * a reply still on the wire, describing the store as it was when the read was sent.
  */
-class LaggingStore implements CacheStore {
+class LaggingStore extends DelegatingStore {
   #lag: { ms: number; issued: () => void } | undefined
-  constructor(private readonly inner: CacheStore) {}
   /** Arms the lag; resolves once the lagging read has been sent (and its value taken). */
   lagNextEntryRead(ms: number): Promise<void> {
     return new Promise((issued) => {
       this.#lag = { ms, issued }
     })
   }
-  async get(key: string) {
+  override async get(key: string) {
     const lag = keyKind(key) === 'entry' ? this.#lag : undefined
     if (lag === undefined) return this.inner.get(key)
     this.#lag = undefined
@@ -43,18 +42,6 @@ class LaggingStore implements CacheStore {
     lag.issued()
     await delay(lag.ms)
     return value
-  }
-  set(key: string, value: Buffer, ttl: number) {
-    return this.inner.set(key, value, ttl)
-  }
-  add(key: string, value: Buffer, ttl: number) {
-    return this.inner.add(key, value, ttl)
-  }
-  delete(key: string) {
-    return this.inner.delete(key)
-  }
-  compareAndDelete(key: string, cas: bigint) {
-    return this.inner.compareAndDelete(key, cas)
   }
 }
 

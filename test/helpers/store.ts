@@ -79,6 +79,32 @@ export class StoreFault extends Error {
   }
 }
 
+/** Passes every call to `inner`: a base for wrappers that change one operation. */
+export class DelegatingStore implements CacheStore {
+  constructor(protected readonly inner: CacheStore) {}
+  maxValueBytes(keyBytes: number): number {
+    return this.inner.maxValueBytes?.(keyBytes) ?? Number.MAX_SAFE_INTEGER
+  }
+  get(key: string): Promise<Buffer | undefined> {
+    return this.inner.get(key)
+  }
+  set(key: string, value: Buffer, ttl: number): Promise<void> {
+    return this.inner.set(key, value, ttl)
+  }
+  add(key: string, value: Buffer, ttl: number): Promise<bigint | false> {
+    return this.inner.add(key, value, ttl)
+  }
+  delete(key: string): Promise<void> {
+    return this.inner.delete(key)
+  }
+  compareAndDelete(key: string, cas: bigint): Promise<boolean> {
+    return this.inner.compareAndDelete(key, cas)
+  }
+  close(): Promise<void> {
+    return this.inner.close?.() ?? Promise.resolve()
+  }
+}
+
 export class ControlledStore implements CacheStore {
   readonly calls: StoreCall[] = []
   /** Newest last; the newest rule that selects a call decides it. */

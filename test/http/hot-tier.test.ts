@@ -7,7 +7,6 @@ import { it } from 'node:test'
 import pino from 'pino'
 import request from 'supertest'
 import {
-  type CacheStore,
   MemcachedStore,
   MemoryStore,
   type ResponseCache,
@@ -18,6 +17,7 @@ import { delay } from '../helpers/app.js'
 import { forEachExpress } from '../helpers/express.js'
 import { memcachedForFile } from '../helpers/memcached-file.js'
 import { mount, warm } from '../helpers/mount.js'
+import { DelegatingStore } from '../helpers/store.js'
 
 const mc = memcachedForFile()
 
@@ -25,30 +25,11 @@ const mc = memcachedForFile()
  * Delegates to a store and counts the reads of entries. Reads of the invalidation records and of the
  * fleet's generation key (`:inv`) are left out: the generation is polled on a timer.
  */
-class CountingStore implements CacheStore {
+class CountingStore extends DelegatingStore {
   entryGets = 0
-  constructor(private readonly inner: CacheStore) {}
-  maxValueBytes(keyBytes: number): number {
-    return this.inner.maxValueBytes?.(keyBytes) ?? Number.MAX_SAFE_INTEGER
-  }
-  get(key: string) {
+  override get(key: string) {
     if (!key.includes(':inv')) this.entryGets++
     return this.inner.get(key)
-  }
-  set(key: string, value: Buffer, ttl: number) {
-    return this.inner.set(key, value, ttl)
-  }
-  add(key: string, value: Buffer, ttl: number) {
-    return this.inner.add(key, value, ttl)
-  }
-  delete(key: string) {
-    return this.inner.delete(key)
-  }
-  compareAndDelete(key: string, cas: bigint) {
-    return this.inner.compareAndDelete(key, cas)
-  }
-  close() {
-    return this.inner.close?.() ?? Promise.resolve()
   }
 }
 
