@@ -2,12 +2,16 @@
  * express-ft-cache against its peers: plain Express (the baseline), a bare Map middleware (the
  * ceiling of any in-process cache), express-ft-cache on memcached, the same with its in-process hot
  * tier, apicache and route-cache. Every contender is an Express 5 app in its own child process
- * serving the same routes (./lib/contenders.ts); the load comes from another child process
+ * serving the same routes (./lib/contenders.ts); the load comes from other child processes
  * (./lib/load-worker.ts: closed loop, keep-alive connections).
  *
- * Throughput: for each body size (1, 10, 100, 500 KB, entries fresh) and a slow origin (100 ms),
- * rounds of every contender one after the other (the order rotating every round); each req/s is
- * divided by plain Express's in the same round; medians over rounds.
+ * Throughput: for each body size (1, 10, 100, 500 KB, entries fresh), 10 KB with 100 connections,
+ * 10 KB spread over 1000 URLs, and a slow origin (100 ms): in each round, every contender runs side
+ * by side with plain Express on the same CPU (two load generators), and its completed requests are
+ * divided by plain Express's in that window; medians over rounds. Then the hot tier head to head
+ * with apicache and with the ceiling (its targets' peers), the same way.
+ * BENCH_PEERS_MODE=sequential runs the contenders one after the other instead (the order rotating
+ * every round), each req/s divided by plain Express's in the same round.
  *
  * Stampede: 4 processes hosting every contender, one memcached; a burst of 200 requests spread over
  * the 4 processes at a cold key, then at an expired one (lifetimes of 1 s here); origin calls
@@ -18,8 +22,8 @@
  *
  * Run through `npm run bench` (it builds dist/ first): BENCH_QUICK, BENCH_PEERS_ROUNDS,
  * BENCH_PEERS_MS, BENCH_CONCURRENCY (default 8), BENCH_WIDE_CONNECTIONS (the spike column, default
- * 100), BENCH_PIN=0 (no CPU pinning), BENCH_STAMPEDE_TRIALS, BENCH_OUT_DIR,
- * BENCH_PEERS_PARTS=throughput|stampede.
+ * 100), BENCH_MANY_URLS (default 1000), BENCH_PEERS_MODE=paired|sequential, BENCH_PIN=0 (no CPU
+ * pinning), BENCH_STAMPEDE_TRIALS, BENCH_OUT_DIR, BENCH_PEERS_PARTS=throughput|stampede.
  */
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -160,7 +164,7 @@ async function stop(ctx: Context, servers: Iterable<PeerServer>): Promise<void> 
   )
 }
 
-/** Every contender alone in its process, on each scenario, round after round. */
+/** Every contender in its own process, on each scenario, round after round; then the duels. */
 async function throughput(ctx: Context): Promise<{ cells: Map<string, Cell>; duels: Duel[] }> {
   progress(`peers: starting ${CONTENDERS.length} servers${QUICK ? ' (quick mode)' : ''}`)
   const all = await Promise.all(CONTENDERS.map((id) => start(ctx, [id], 'tp', METHOD.ttlSeconds)))
