@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const quick = process.env.BENCH_QUICK === '1'
-// Budget for the default set: under 10 minutes in all (peers ~5, http ~1.6, large ~1.1).
+// Budget for the default set: under 10 minutes in all (peers ~5.4, http ~1.6, large ~1.1).
 const BENCHES = [
   { name: 'peers', file: 'bench/peers.ts', limitS: quick ? 150 : 480 },
   { name: 'http', file: 'bench/http.ts', limitS: 180, full: true },
