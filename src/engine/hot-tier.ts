@@ -18,7 +18,8 @@ const ENTRY_OVERHEAD_BYTES = 256
 /** Hits a copy must have answered before it is re-read ahead of its end. */
 const REFRESH_MIN_HITS = 3
 
-interface Slot {
+/** A held copy, as {@link HotTier.get} returns it. */
+export interface Slot {
   readonly entry: ResponseEntry
   /** min(hotCache.ttl, freshness) after the read: no answer from this copy from then on. */
   readonly expiresAt: number
@@ -30,6 +31,8 @@ interface Slot {
 
 export class HotTier {
   private readonly lru: LRUCache<string, Slot>
+  /** Decoded entries already put in the tier: requests that shared one read set it once. */
+  private readonly inserted = new WeakSet<ResponseEntry>()
 
   constructor(
     maxBytes: number,
@@ -46,8 +49,8 @@ export class HotTier {
     })
   }
 
-  /** The entry if present and still fresh at `now`. */
-  get(key: string, now: number): ResponseEntry | undefined {
+  /** The held copy if present and still fresh at `now`, counted as a hit. */
+  get(key: string, now: number): Slot | undefined {
     const slot = this.lru.get(key)
     if (slot === undefined) return undefined
     if (now >= slot.expiresAt) {
@@ -55,7 +58,7 @@ export class HotTier {
       return undefined
     }
     slot.hits++
-    return slot.entry
+    return slot
   }
 
   /**
@@ -64,9 +67,8 @@ export class HotTier {
    * the copy's freshness is what ends it: a re-read would bring back the same copy, and stale
    * serving belongs to the store.
    */
-  claimRefresh(key: string, now: number): boolean {
-    const slot = this.lru.peek(key)
-    if (slot === undefined || now < slot.refreshAt || slot.hits < REFRESH_MIN_HITS) return false
+  claimRefresh(slot: Slot, now: number): boolean {
+    if (now < slot.refreshAt || slot.hits < REFRESH_MIN_HITS) return false
     slot.refreshAt = Number.POSITIVE_INFINITY
     return true
   }
@@ -78,7 +80,8 @@ export class HotTier {
   set(key: string, entry: ResponseEntry, now: number): void {
     const fresh = entry.staleAt - now
     const life = Math.min(this.ttlMs, fresh)
-    if (life <= 0) return
+    if (life <= 0 || this.inserted.has(entry)) return
+    this.inserted.add(entry)
     const held = this.lru.peek(key)?.entry
     const copy =
       held !== undefined && held.cachedAt === entry.cachedAt && held.body.equals(entry.body)

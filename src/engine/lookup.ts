@@ -64,14 +64,13 @@ export class Lookup {
   ): ResponseEntry | undefined {
     this.invalidations.tick(now)
     if (this.hot === undefined) return undefined
-    const key = this.entryKey(req, primary)
-    const entry = this.hot.get(key, now)
-    if (entry === undefined || this.invalidations.judgeMemoised(entry, now) !== 'valid')
+    const slot = this.hot.get(this.entryKey(req, primary), now)
+    if (slot === undefined || this.invalidations.judgeMemoised(slot.entry, now) !== 'valid')
       return undefined
     // Refresh-ahead: one background re-read per copy; read() puts what it finds in the tier.
-    if (this.hot.claimRefresh(key, now))
+    if (this.hot.claimRefresh(slot, now))
       this.background(this.read(req, primary, tags, now + this.timeoutMs, undefined, true))
-    return entry
+    return slot.entry
   }
 
   /** Entry reads in flight by key, for requests that may share one (see {@link read}). */
