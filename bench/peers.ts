@@ -32,8 +32,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { startMemcached } from '../test/helpers/memcached.js'
 import { describePinning, pin, pinning } from './lib/affinity.js'
-import { renderChart } from './lib/chart.js'
-import { CONTENDERS, type ContenderId, LABELS, SIZES_KB, SLOW_KB } from './lib/contenders.js'
+import { chartFromResults } from './lib/chart.js'
+import { CONTENDERS, type ContenderId, SIZES_KB, SLOW_KB } from './lib/contenders.js'
 import { formatJson } from './lib/json.js'
 import { type JobResult, type LoadGenerator, startLoadGenerator } from './lib/load.js'
 import { describeMachine } from './lib/machine.js'
@@ -56,7 +56,7 @@ import {
 } from './lib/peer-report.js'
 import { processCpuUs } from './lib/proc.js'
 import { type PeerServer, startServer } from './lib/servers.js'
-import { envNumber, median, progress } from './lib/stats.js'
+import { envNumber, progress } from './lib/stats.js'
 
 const QUICK = process.env.BENCH_QUICK === '1'
 const ORIGIN_MS = 100
@@ -426,31 +426,10 @@ async function main(): Promise<void> {
       bursts,
     }
     mkdirSync(OUT_DIR, { recursive: true })
-    writeFileSync(join(OUT_DIR, 'results.json'), formatJson(toJson(results)))
-    if (cells.size > 0) {
-      const ratios = (sc: Scenario): Record<string, number> =>
-        Object.fromEntries(
-          results.live.map((id) => [id, median(cells.get(`${sc.id}/${id}`)?.ratio ?? [])]),
-        )
-      const chart = renderChart({
-        title: `req/s relative to plain Express · ${machine.cores} × ${machine.cpuModel} · Node ${machine.node}`,
-        note:
-          `bench/peers.ts · ${METHOD.connections} keep-alive connections, closed loop${MODE === 'paired' ? ', each contender side by side with plain Express on one CPU' : ''} · median of ` +
-          `${METHOD.rounds} rounds of ${METHOD.measuredMs} ms · ${results.machine.memcached} on loopback · ` +
-          `load average ${before.loadAverage1m} before, ${machine.loadAverage1m} after${QUICK ? ' · QUICK MODE' : ''}`,
-        contenders: CONTENDERS.map((id) => ({
-          id,
-          label: LABELS[id],
-          skipped: ctx.skipped[id] !== undefined,
-        })),
-        groups: SCENARIOS.filter((sc) => sc.id !== 'slow').map((sc) => ({
-          label: sc.label,
-          values: ratios(sc),
-        })),
-        slow: { label: `slow origin (${ORIGIN_MS} ms)`, values: ratios(SCENARIOS.at(-1)!) },
-      })
-      writeFileSync(join(OUT_DIR, 'chart.svg'), chart)
-    }
+    const json = toJson(results)
+    writeFileSync(join(OUT_DIR, 'results.json'), formatJson(json))
+    const chart = chartFromResults(json)
+    if (chart !== undefined) writeFileSync(join(OUT_DIR, 'chart.svg'), chart)
     const markdown = toMarkdown(results, OUT_REL)
     writeFileSync(join(OUT_DIR, 'results.md'), markdown)
     process.stdout.write(markdown)

@@ -3,7 +3,7 @@
 // (progress goes to stderr). `node scripts/bench.mjs http large` runs a subset; `--out FILE` also
 // writes the report to FILE. BENCH_QUICK=1 runs only the peer comparison, shortened (~1 minute, a
 // smoke check; its files go to .tmp/bench, not docs/bench). `profile` (a CPU profile of the HIT
-// path) runs only when named. Each benchmark runs in its own process (node --import tsx), started
+// path) and `chart` (redraws docs/bench/chart.svg from its results.json) run only when named. Each benchmark runs in its own process (node --import tsx), started
 // and, past its time limit, killed here by its pid; the benchmarks start and stop their own
 // memcached processes and children, bound to 127.0.0.1 only.
 import { spawn, spawnSync } from 'node:child_process'
@@ -20,6 +20,7 @@ const BENCHES = [
   { name: 'http', file: 'bench/http.ts', limitS: 180, full: true },
   { name: 'large', file: 'bench/large.ts', limitS: 180, full: true },
   { name: 'profile', file: 'bench/profile.ts', limitS: 120, optIn: true },
+  { name: 'chart', file: 'bench/chart.ts', limitS: 30, optIn: true },
 ]
 
 const args = process.argv.slice(2)

@@ -2,7 +2,71 @@
  * A hand-written SVG bar chart for the peer benchmark: grouped bars of the req/s ratio to plain
  * Express per body size and contender, and a second panel for the slow origin (ratios two orders of
  * magnitude larger, so on their own axis). No dependency; the output is static and diff-friendly.
+ * Drawn from results.json ({@link chartFromResults}), so `npm run bench chart` can redraw it
+ * without measuring again.
  */
+
+/** The parts of results.json (../peers.ts, ./peer-report.ts) the chart reads. */
+export interface ChartSource {
+  readonly machine: {
+    readonly cores: number
+    readonly cpuModel: string
+    readonly node: string
+    readonly memcached: string
+    readonly loadAverage1m?: number
+    readonly loadAverage1mBefore?: number
+  }
+  readonly method: {
+    readonly quick: boolean
+    readonly mode: string
+    readonly rounds: number
+    readonly measuredMs: number
+    readonly connections: number
+    readonly originMs: number
+  }
+  readonly contenders: readonly { id: string; label: string; skipped?: string }[]
+  readonly throughput:
+    | readonly {
+        readonly id: string
+        readonly label: string
+        readonly results: Readonly<Record<string, { readonly ratio: number }>>
+      }[]
+    | null
+}
+
+/** The chart of a results.json document; undefined when it holds no throughput results. */
+export function chartFromResults(r: ChartSource): string | undefined {
+  if (r.throughput === null || r.throughput.length === 0) return undefined
+  const ratios = (sc: NonNullable<ChartSource['throughput']>[number]): Record<string, number> =>
+    Object.fromEntries(Object.entries(sc.results).map(([id, x]) => [id, x.ratio]))
+  const m = r.method
+  const load =
+    r.machine.loadAverage1m === undefined
+      ? ''
+      : ` · load average ${r.machine.loadAverage1mBefore ?? '?'} before, ${r.machine.loadAverage1m} after`
+  return renderChart({
+    title: `req/s relative to plain Express · ${r.machine.cores} × ${r.machine.cpuModel} · Node ${r.machine.node}`,
+    note:
+      `bench/peers.ts · ${m.connections} keep-alive connections unless a group says otherwise, closed loop` +
+      `${m.mode === 'paired' ? ', each contender side by side with plain Express on one CPU' : ''}` +
+      ` · median of ${m.rounds} rounds of ${m.measuredMs} ms · ${r.machine.memcached} on loopback${load}` +
+      `${m.quick ? ' · QUICK MODE' : ''}`,
+    contenders: r.contenders.map((c) => ({
+      id: c.id,
+      label: c.label,
+      skipped: c.skipped !== undefined,
+    })),
+    groups: r.throughput
+      .filter((sc) => sc.id !== 'slow')
+      .map((sc) => ({ label: sc.label, values: ratios(sc) })),
+    slow: {
+      label: `slow origin (${m.originMs} ms)`,
+      values: ratios(
+        r.throughput.find((sc) => sc.id === 'slow') ?? { id: '', label: '', results: {} },
+      ),
+    },
+  })
+}
 
 export interface ChartInput {
   readonly title: string
@@ -39,6 +103,27 @@ function axis(max: number): { top: number; step: number } {
   return { top: Math.ceil((max * 1.08) / step) * step, step }
 }
 
+/** A bar's value above it: upright when the bar is wide enough for it, else turned a quarter. */
+function valueLabel(x: number, barTop: number, text: string, barW: number): string {
+  if (barW >= 6 * text.length) {
+    return `<text x="${x.toFixed(1)}" y="${(barTop - 4).toFixed(1)}" text-anchor="middle" font-size="9" fill="#333">${esc(text)}</text>`
+  }
+  const y = (barTop - 4).toFixed(1)
+  return `<text x="${(x + 3).toFixed(1)}" y="${y}" transform="rotate(-90 ${(x + 3).toFixed(1)} ${y})" font-size="9" fill="#333">${esc(text)}</text>`
+}
+
+/** Splits a note at its ` · ` separators into lines of at most about `max` characters. */
+function wrap(text: string, max: number): string[] {
+  const lines: string[] = []
+  for (const part of text.split(' · ')) {
+    const last = lines.at(-1)
+    if (last !== undefined && last.length + 3 + part.length <= max)
+      lines[lines.length - 1] = `${last} · ${part}`
+    else lines.push(part)
+  }
+  return lines
+}
+
 interface Panel {
   readonly x: number
   readonly width: number
@@ -49,12 +134,13 @@ interface Panel {
 }
 
 export function renderChart(input: ChartInput): string {
-  const W = 980
+  const W = 1100
   const top = 64
   const bottom = 360
   const perRow = 2
   const legendRows = Math.ceil(input.contenders.length / perRow)
-  const H = bottom + 48 + legendRows * 22 + (input.note ? 18 : 0)
+  const noteLines = input.note === undefined ? [] : wrap(input.note, 170)
+  const H = bottom + 62 + legendRows * 22 + noteLines.length * 15
   const ids = input.contenders.filter((c) => !c.skipped).map((c) => c.id)
   const parts: string[] = []
   parts.push(
@@ -66,13 +152,13 @@ export function renderChart(input: ChartInput): string {
   const panels: Panel[] = [
     {
       x: 60,
-      width: 640,
+      width: 760,
       groups: input.groups,
       heading: 'cache hit, by body size (higher is faster; 1.0 = plain Express)',
       unitLine: true,
     },
     {
-      x: 780,
+      x: 900,
       width: 180,
       groups: [input.slow],
       heading: 'vs no cache, 100 ms origin',
@@ -104,11 +190,14 @@ export function renderChart(input: ChartInput): string {
         const by = y(v)
         parts.push(
           `<rect x="${(bx + 1).toFixed(1)}" y="${by.toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${(bottom - by).toFixed(1)}" fill="${COLORS[id] ?? '#999'}"><title>${esc(`${g.label}, ${id}: ${fmt(v)}×`)}</title></rect>`,
-          `<text x="${(bx + barW / 2).toFixed(1)}" y="${(by - 4).toFixed(1)}" text-anchor="middle" font-size="9" fill="#333">${esc(fmt(v))}</text>`,
+          valueLabel(bx + barW / 2, by, fmt(v), barW),
         )
       }
+      // "10 KB, 100 connections": the qualifier on a second line, so neighbours do not overlap.
+      const [first, ...rest] = g.label.split(', ')
+      const gxm = (p.x + gi * groupW + groupW / 2).toFixed(1)
       parts.push(
-        `<text x="${(p.x + gi * groupW + groupW / 2).toFixed(1)}" y="${bottom + 18}" text-anchor="middle" fill="#222">${esc(g.label)}</text>`,
+        `<text x="${gxm}" y="${bottom + 18}" text-anchor="middle" fill="#222">${esc(first ?? '')}${rest.length > 0 ? `<tspan x="${gxm}" dy="14">${esc(rest.join(', '))}</tspan>` : ''}</text>`,
       )
     }
     if (p.unitLine && yTop >= 1) {
@@ -123,16 +212,17 @@ export function renderChart(input: ChartInput): string {
   }
   // Legend, two to a row.
   for (const [i, c] of input.contenders.entries()) {
-    const lx = 60 + (i % perRow) * 440
-    const ly = bottom + 48 + Math.floor(i / perRow) * 22
+    const lx = 60 + (i % perRow) * 500
+    const ly = bottom + 62 + Math.floor(i / perRow) * 22
     const label = c.skipped ? `${c.label}: not run` : c.label
     parts.push(
       `<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${c.skipped ? 'none' : (COLORS[c.id] ?? '#999')}" stroke="${COLORS[c.id] ?? '#999'}"/>`,
       `<text x="${lx + 18}" y="${ly}" fill="${c.skipped ? '#999' : '#222'}">${esc(label)}</text>`,
     )
   }
-  if (input.note) {
-    parts.push(`<text x="60" y="${H - 10}" font-size="11" fill="#666">${esc(input.note)}</text>`)
+  for (const [i, line] of noteLines.entries()) {
+    const ly = H - 10 - (noteLines.length - 1 - i) * 15
+    parts.push(`<text x="60" y="${ly}" font-size="11" fill="#666">${esc(line)}</text>`)
   }
   parts.push('</svg>')
   return `${parts.join('\n')}\n`

@@ -2,6 +2,7 @@
  * Results of the peer benchmark (../peers.ts): what is collected per cell, and how it is written
  * out (JSON for tooling, Markdown for the README).
  */
+import type { ChartSource } from './chart.js'
 import { CONTENDERS, type ContenderId, LABELS } from './contenders.js'
 import type { JobResult } from './load.js'
 import { type Machine, machineLine } from './machine.js'
@@ -203,7 +204,7 @@ function totalCpu(id: ContenderId, c: Cell): number {
 }
 
 /** Everything measured, medians first and the per-round values for anyone who wants to re-plot. */
-export function toJson(r: PeerResults): unknown {
+export function toJson(r: PeerResults): ChartSource & Readonly<Record<string, unknown>> {
   return {
     generated: new Date().toISOString(),
     revision: r.revision,
