@@ -75,20 +75,24 @@ export class HotTier {
 
   /**
    * Keeps an entry until min(hotCache.ttl, its freshness). The body is copied once here, so the
-   * entry does not pin the larger buffer the store read it from (unless it is the copy already held).
+   * entry does not pin the larger buffer the store read it from (unless the held copy has the same
+   * body). A live copy stored later is kept: a read sent before this process stored a newer
+   * response (a `no-cache` re-render, say) must not bring the older one back.
    */
   set(key: string, entry: ResponseEntry, now: number): void {
     const fresh = entry.staleAt - now
     const life = Math.min(this.ttlMs, fresh)
     if (life <= 0 || this.inserted.has(entry)) return
+    const held = this.lru.peek(key)
+    if (held !== undefined && now < held.expiresAt && entry.cachedAt < held.entry.cachedAt) return
     this.inserted.add(entry)
-    const held = this.lru.peek(key)?.entry
-    const copy =
-      held !== undefined && held.cachedAt === entry.cachedAt && held.body.equals(entry.body)
-        ? held
-        : { ...entry, body: Buffer.from(entry.body) }
+    const same =
+      held !== undefined &&
+      held.entry.cachedAt === entry.cachedAt &&
+      held.entry.body.equals(entry.body)
     this.lru.set(key, {
-      entry: copy,
+      // Only the body is reused: freshness, headers and tags are the new entry's.
+      entry: { ...entry, body: same ? held.entry.body : Buffer.from(entry.body) },
       expiresAt: now + life,
       refreshAt: this.ttlMs < fresh ? now + life / 2 : Number.POSITIVE_INFINITY,
       hits: 0,

@@ -21,6 +21,7 @@ import type { ResponseEntry } from '../entry.js'
 import { FAILED, type StoreGuard } from '../guard.js'
 import { BoundedMemo, pathTag } from '../key.js'
 import { MAX_RELATIVE_TTL_SECONDS } from '../store/types.js'
+import { SharedReads } from './shared-reads.js'
 
 /** The tag every entry carries implicitly: `invalidateAll()` records it. */
 export const ALL_TAG = '*'
@@ -204,7 +205,7 @@ export class Invalidations {
   }
 
   /** Record reads in flight, so concurrent requests for one tag share a single get. */
-  private readonly inflight = new Map<string, Promise<TagRecord | 'missing' | typeof FAILED>>()
+  private readonly inflight = new SharedReads<TagRecord | 'missing' | typeof FAILED>()
 
   /** Reads a record into the memo (deduplicated); 'missing' when the store has none. */
   private read(
@@ -214,23 +215,19 @@ export class Invalidations {
   ): Promise<TagRecord | 'missing' | typeof FAILED> {
     const known = this.memo.get(tag)
     if (known !== undefined) return Promise.resolve(known)
-    let p = this.inflight.get(tag)
-    if (p === undefined) {
+    return this.inflight.read(tag, deadline, () => {
       const epoch = this.epoch
       const key = this.recordKey(tag)
-      p = this.guard
+      return this.guard
         .call('get', (s) => s.get(key), deadline, logger)
         .then((raw) => {
-          this.inflight.delete(tag)
           if (raw === FAILED) return FAILED
           const record = raw === undefined ? undefined : decodeRecord(raw)
           if (record === undefined) return 'missing'
           if (epoch === this.epoch) this.remember(tag, record)
           return record
         })
-      this.inflight.set(tag, p)
-    }
-    return p
+    })
   }
 
   /**

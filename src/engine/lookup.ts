@@ -10,6 +10,7 @@ import { FAILED, type Failed, type StoreGuard } from '../guard.js'
 import { BoundedMemo, variantKeyFor, varyValues } from '../key.js'
 import type { HotTier } from './hot-tier.js'
 import type { Invalidations, Validity } from './invalidate.js'
+import { SharedReads } from './shared-reads.js'
 
 export interface Found {
   /** The store did not answer (or the invalidation records could not be read): fail open. */
@@ -73,14 +74,13 @@ export class Lookup {
     return slot.entry
   }
 
-  /** Entry reads in flight by key, for requests that may share one (see {@link read}). */
-  private readonly reads = new Map<string, Promise<Entry | undefined | Failed>>()
+  /** Entry reads in flight, for requests that may share one (see {@link read}). */
+  private readonly reads = new SharedReads<Entry | undefined | Failed>()
 
   /**
    * Reads and decodes one key. `shared`: join a read of the same key already in flight in this
-   * process instead of sending another, so a busy key costs one round trip per batch of requests,
-   * not one per request. The joiner waits no longer than its own deadline (the read it joins began
-   * earlier under the same timeout), and the invalidation check that follows is its own.
+   * process when its deadline fits this one (see {@link SharedReads}); the invalidation check that
+   * follows is each request's own.
    */
   private fetch(
     key: string,
@@ -88,19 +88,9 @@ export class Lookup {
     log: Logger | undefined,
     shared: boolean,
   ): Promise<Entry | undefined | Failed> {
-    let p = shared ? this.reads.get(key) : undefined
-    if (p !== undefined) return p
-    p = this.guard.call('get', (s) => s.get(key), deadline, log).then(servable)
-    if (shared) {
-      const read = p
-      this.reads.set(key, read)
-      // Registered first, so it runs before any joiner resumes: a later request sends a new read.
-      const done = (): void => {
-        if (this.reads.get(key) === read) this.reads.delete(key)
-      }
-      read.then(done, done)
-    }
-    return p
+    const send = (): Promise<Entry | undefined | Failed> =>
+      this.guard.call('get', (s) => s.get(key), deadline, log).then(servable)
+    return shared ? this.reads.read(key, deadline, send) : send()
   }
 
   /**
