@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url'
 import type { Express, Request } from 'express'
 import { type Entry, encodeEntry } from '../../src/entry.js'
 import { MemcachedStore } from '../../src/store/memcached.js'
+import { responseEntry } from '../helpers/entry.js'
 import { EXPRESS_VERSIONS } from '../helpers/express.js'
 import { type MemcachedProcess, startMemcached } from '../helpers/memcached.js'
 import {
@@ -470,23 +471,7 @@ function garbageFor(unservable: boolean): (path: string) => Buffer {
   const entry = (
     path: string,
     headers: [string, string][] = [['content-type', 'text/plain']],
-  ): Entry => {
-    const now = Date.now()
-    return {
-      kind: 'response',
-      cachedAt: now,
-      staleAt: now + 60_000,
-      graceUntil: now + 60_000,
-      errorUntil: now + 60_000,
-      initialAge: 0,
-      status: 200,
-      headers,
-      body: Buffer.from(bodyFor(path)),
-      startedAt: now,
-      tags: [],
-      shared: false,
-    }
-  }
+  ): Entry => responseEntry({ headers, body: Buffer.from(bodyFor(path)) })
   const patch = (b: Buffer, at: number, value: number): Buffer => {
     const c = Buffer.from(b)
     c[at] = value

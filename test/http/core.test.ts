@@ -12,6 +12,7 @@ import { encodeEntry } from '../../src/entry.js'
 import { primaryKey } from '../../src/key.js'
 import { MemcachedStore } from '../../src/store/memcached.js'
 import { appWith, cacheOn, delay, fetchAnswer, listen, PNG } from '../helpers/app.js'
+import { responseEntry } from '../helpers/entry.js'
 import { forEachExpress } from '../helpers/express.js'
 import { type MemcachedProcess, startMemcached } from '../helpers/memcached.js'
 import { ControlledStore, gate, signal } from '../helpers/store.js'
@@ -396,20 +397,7 @@ forEachExpress('full-response caching', (express) => {
         res.send(`fresh ${req.params.n}`)
       })
     })
-    const good = encodeEntry({
-      kind: 'response',
-      cachedAt: Date.now(),
-      staleAt: Date.now() + 60_000,
-      graceUntil: Date.now() + 60_000,
-      errorUntil: Date.now() + 60_000,
-      initialAge: 0,
-      status: 200,
-      headers: [['content-type', 'text/plain']],
-      body: Buffer.from('stored body'),
-      startedAt: Date.now(),
-      tags: [],
-      shared: false,
-    })
+    const good = encodeEntry(responseEntry({ body: Buffer.from('stored body') }))
     const oldFormat = Buffer.from(good)
     oldFormat[3] = 0
     const values = [

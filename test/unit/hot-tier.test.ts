@@ -6,25 +6,13 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { HotTier } from '../../src/engine/hot-tier.js'
 import type { ResponseEntry } from '../../src/entry.js'
+import { responseEntry } from '../helpers/entry.js'
 
 const T = 1_000_000
 
-function entry(cachedAt: number, staleAt: number, body: string, shared = false): ResponseEntry {
-  return {
-    kind: 'response',
-    cachedAt,
-    staleAt,
-    graceUntil: staleAt,
-    errorUntil: staleAt,
-    initialAge: 0,
-    status: 200,
-    headers: [['content-type', 'text/plain']],
-    body: Buffer.from(body),
-    startedAt: cachedAt,
-    tags: [],
-    shared,
-  }
-}
+/** A response stored at `cachedAt`, fresh until `staleAt`. */
+const entry = (cachedAt: number, staleAt: number, body: string, shared = false): ResponseEntry =>
+  responseEntry({ staleAt, body: Buffer.from(body), shared }, cachedAt)
 
 describe('HotTier.set', () => {
   it('keeps a live copy stored after the one a slower read brings back', () => {

@@ -10,10 +10,11 @@ import type { Request } from 'express'
 import { Invalidations } from '../../src/engine/invalidate.js'
 import { Lookup } from '../../src/engine/lookup.js'
 import { joinable, SharedReads } from '../../src/engine/shared-reads.js'
-import { encodeEntry, type ResponseEntry } from '../../src/entry.js'
+import { encodeEntry } from '../../src/entry.js'
 import { StoreGuard } from '../../src/guard.js'
 import { RateLimitedLog, silentLogger } from '../../src/logging.js'
-import { ControlledStore, gate } from '../helpers/store.js'
+import { responseEntry } from '../helpers/entry.js'
+import { ControlledStore, type Gate, gate } from '../helpers/store.js'
 
 /** A promise a test settles by hand. */
 function deferred<T>(): { promise: Promise<T>; resolve(v: T): void; reject(e: Error): void } {
@@ -113,42 +114,26 @@ describe('SharedReads', () => {
 
 describe('Lookup: shared entry reads and deadlines', () => {
   const primary = 'shr:2:abc'
-  const entry = (): ResponseEntry => {
-    const now = Date.now()
-    return {
-      kind: 'response',
-      cachedAt: now,
-      staleAt: now + 60_000,
-      graceUntil: now + 60_000,
-      errorUntil: now + 60_000,
-      initialAge: 0,
-      status: 200,
-      headers: [['content-type', 'text/plain']],
-      body: Buffer.from('stored'),
-      startedAt: now,
-      tags: [],
-      shared: false,
-    }
-  }
   const req = { headers: {} } as Request
 
-  async function setup(): Promise<{ store: ControlledStore; lookup: Lookup }> {
+  /** A Lookup on a store holding the entry, whose first entry read hangs until `held` opens. */
+  async function setup(): Promise<{ store: ControlledStore; lookup: Lookup; held: Gate }> {
     const store = new ControlledStore()
-    await store.inner.set(primary, encodeEntry(entry()), 60)
-    const guard = new StoreGuard(store, new RateLimitedLog(silentLogger), 1_000)
-    const invalidations = new Invalidations(guard, 'shr', 100, 20_000)
-    const lookup = new Lookup(guard, invalidations, undefined, 20_000, () => undefined)
-    return { store, lookup }
-  }
-
-  it('a request never waits on a read in flight that gives up after its own deadline', async () => {
-    const { store, lookup } = await setup()
+    await store.inner.set(primary, encodeEntry(responseEntry()), 60)
     const held = gate()
-    // The first entry read (sent under a later deadline: a refresh-ahead, or a later request's
-    // second stage) hangs; any later one is answered at once.
     store.rule('get', (call) => (call.nOfKind === 1 ? { after: held.opened } : undefined), {
       keys: 'entry',
     })
+    const guard = new StoreGuard(store, new RateLimitedLog(silentLogger), 1_000)
+    const invalidations = new Invalidations(guard, 'shr', 100, 20_000)
+    const lookup = new Lookup(guard, invalidations, undefined, 20_000, () => undefined)
+    return { store, lookup, held }
+  }
+
+  it('a request never waits on a read in flight that gives up after its own deadline', async () => {
+    const { store, lookup, held } = await setup()
+    // The first read, sent under a later deadline (a refresh-ahead, or a later request's second
+    // stage), hangs.
     const later = lookup.read(req, primary, [], Date.now() + 20_000, undefined, true)
     const found = await lookup.read(req, primary, [], Date.now() + 10_000, undefined, true)
     assert.equal(found.failed, false)
@@ -160,11 +145,7 @@ describe('Lookup: shared entry reads and deadlines', () => {
   })
 
   it('a request does not inherit a read whose budget is nearly spent (no false timeout)', async () => {
-    const { store, lookup } = await setup()
-    const held = gate()
-    store.rule('get', (call) => (call.nOfKind === 1 ? { after: held.opened } : undefined), {
-      keys: 'entry',
-    })
+    const { lookup, held } = await setup()
     // A request with 50 ms left sends a read that will time out...
     const spent = lookup.read(req, primary, [], Date.now() + 50, undefined, true)
     // ...and one with its full budget arrives meanwhile: it reads on its own and finds the entry.
