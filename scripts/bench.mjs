@@ -3,9 +3,10 @@
 // (progress goes to stderr). `node scripts/bench.mjs http large` runs a subset; `--out FILE` also
 // writes the report to FILE. BENCH_QUICK=1 runs only the peer comparison, shortened (~1 minute, a
 // smoke check; its files go to .tmp/bench, not docs/bench). `profile` (a CPU profile of the HIT
-// path) and `chart` (redraws docs/bench/chart.svg from its results.json) run only when named. Each benchmark runs in its own process (node --import tsx), started
-// and, past its time limit, killed here by its pid; the benchmarks start and stop their own
-// memcached processes and children, bound to 127.0.0.1 only.
+// path) and `chart` (redraws docs/bench/chart.svg from its results.json) run only when named.
+// Each benchmark runs in its own process (node --import tsx), started and, past its time limit,
+// killed here by its pid; the benchmarks start and stop their own memcached processes and
+// children, bound to 127.0.0.1 only.
 import { spawn, spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
